@@ -1,0 +1,58 @@
+"""The ``recon`` command.
+
+Every subcommand lives in its own module and exposes ``add_arguments(parser)``
+and ``run(args) -> int``; :data:`COMMANDS` lists them. Errors a user can fix
+(bad input, missing files) become one line on stderr and exit status 2, never
+a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+__all__ = ["main", "COMMANDS", "UsageError"]
+
+#: subcommand -> (module implementing it, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("recon.commands.demo", "the main job on built-in data: phantom, projection, figure"),
+    "info": ("recon.commands.info", "versions, backends and devices recon can use"),
+}
+
+
+class UsageError(Exception):
+    """An error caused by the user's input; reported in one line, exit status 2."""
+
+
+_USER_ERRORS = (UsageError, ValueError, TypeError, FileNotFoundError, FileExistsError,
+                PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recon", description="Low-dose CT reconstruction toolkit.")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(name, help=help_text, description=module.__doc__)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``recon`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("recon: interrupted", file=sys.stderr)
+        return 130
+    except _USER_ERRORS as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"recon {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

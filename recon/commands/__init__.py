@@ -1,0 +1,1 @@
+"""Subcommands of the ``recon`` command line, one module each."""

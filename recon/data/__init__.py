@@ -1,0 +1,1 @@
+"""Ground-truth images and paired sinogram/image datasets."""

@@ -1,0 +1,87 @@
+"""Projector backends, chosen by name.
+
+A backend applies one geometry's projector to a contiguous float32 batch
+``(N, *image_shape) -> (N, *sinogram_shape)`` and back, writing into a
+pre-allocated output. ``RayTransform`` picks one per device.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from torch import Tensor
+
+from recon.geometry import Geometry
+
+__all__ = ["Backend", "BACKENDS", "create_backend", "BackendUnavailableError"]
+
+
+class BackendUnavailableError(RuntimeError):
+    """A backend cannot run here; the message says what to install or change."""
+
+
+class Backend(Protocol):
+    """What ``RayTransform`` needs from a backend."""
+
+    def forward(self, volume: Tensor, out: Tensor) -> None:
+        """Write ``A volume`` into ``out``: ``(N, *image) -> (N, *sinogram)``."""
+
+    def adjoint(self, sinogram: Tensor, out: Tensor) -> None:
+        """Write ``A^T sinogram`` into ``out``: ``(N, *sinogram) -> (N, *image)``."""
+
+    def close(self) -> None:
+        """Free native resources; the backend is unusable afterwards."""
+
+
+def _astra_cpu(geometry: Geometry, projector: str, **options) -> Backend:
+    from recon.operators.backends.astra_cpu import AstraCpuBackend
+
+    return AstraCpuBackend(geometry, projector, **options)
+
+
+def _astra_cuda(geometry: Geometry, projector: str, **options) -> Backend:
+    from recon.operators.backends.astra_cuda import AstraCudaBackend
+
+    return AstraCudaBackend(geometry, **options)
+
+
+def _sparse(geometry: Geometry, projector: str, **options) -> Backend:
+    from recon.operators.backends.sparse import SparseMatrixBackend
+
+    return SparseMatrixBackend(geometry, projector, **options)
+
+
+BACKENDS: dict[str, Callable[..., Backend]] = {
+    "astra_cpu": _astra_cpu,
+    "astra_cuda": _astra_cuda,
+    "sparse": _sparse,
+}
+
+
+def create_backend(name: str, geometry: Geometry, projector: str, **options) -> Backend:
+    """Instantiate the backend ``name`` for ``geometry``.
+
+    Raises
+    ------
+    ValueError
+        Unknown backend name.
+    BackendUnavailableError
+        The backend's library or hardware is missing; the message says what
+        to install.
+    """
+    try:
+        factory = BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"unknown backend {name!r}; expected one of {sorted(BACKENDS)}") from None
+    return factory(geometry, projector, **options)
+
+
+def import_astra():
+    """Import ASTRA or raise :class:`BackendUnavailableError` saying how to get it."""
+    try:
+        import astra
+    except ImportError as err:  # pragma: no cover - astra is a dependency
+        raise BackendUnavailableError(
+            "the ASTRA backends need astra-toolbox: pip install astra-toolbox==2.5.0"
+        ) from err
+    return astra

@@ -1,0 +1,164 @@
+"""Interoperability with ODL 1.0: recon operators in ODL and ODL operators in torch.
+
+ODL's discretised spaces carry a constant weighting (the cell volume), and an
+ODL adjoint is the adjoint for those weighted inner products:
+``A*_odl = (w_range / w_domain) A^T`` where ``A^T`` is the plain matrix
+transpose that recon's ``adjoint`` returns. Both directions of the bridge apply
+that factor, so
+
+* ``as_odl_operator(recon.RayTransform(g))`` behaves exactly like ODL's own
+  ``RayTransform`` (forward and adjoint), and plugs into ODL's solvers;
+* ``OdlOperatorModule(odl_op).adjoint`` is the plain transpose, so autograd
+  gradients through it are exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from recon.operators.autograd import project
+from recon.operators.base import LinearOperator
+from recon.operators.ray_transform import RayTransform
+
+__all__ = ["as_odl_operator", "OdlOperatorModule", "odl_spaces"]
+
+
+def _weight(space) -> float:
+    """The constant weighting of an ODL space (1 for unweighted spaces)."""
+    const = getattr(getattr(space, "weighting", None), "const", 1.0)
+    if not np.isscalar(const) and np.ndim(const) != 0:
+        raise ValueError(f"expected an ODL space with constant weighting, got {space}")
+    return float(const)
+
+
+def odl_spaces(operator: LinearOperator):
+    """The ODL domain and range matching ``operator``.
+
+    A :class:`RayTransform` gets the spaces of ODL's own ray transform for the
+    same geometry (physical, weighted); any other operator unweighted
+    ``odl.rn`` spaces of its shapes.
+    """
+    import odl
+
+    if isinstance(operator, RayTransform):
+        from odl.applications import tomo
+
+        space, geometry = operator.geometry.to_odl()
+        reference = tomo.RayTransform(space, geometry, impl="astra_cpu")
+        return space, reference.range
+    return odl.rn(operator.domain_shape, dtype="float32"), odl.rn(operator.range_shape, dtype="float32")
+
+
+def as_odl_operator(operator: LinearOperator, *, domain=None, range=None):
+    """Wrap a recon operator as a linear ``odl.Operator``.
+
+    Parameters
+    ----------
+    operator : LinearOperator
+        Applied one element at a time on CPU, as a ``(1, 1, *shape)`` batch.
+    domain, range : odl.TensorSpace, optional
+        Default :func:`odl_spaces`.
+
+    Returns
+    -------
+    odl.Operator
+        Linear, with an ``adjoint`` that is correct for the spaces' weightings.
+
+    Examples
+    --------
+    >>> import recon
+    >>> A = recon.RayTransform(recon.Geometry.parallel(image_size=32, num_angles=10, num_detectors=47))
+    >>> op = as_odl_operator(A)
+    >>> op.range.shape
+    (10, 47)
+    """
+    import odl
+
+    default_domain, default_range = (None, None) if domain and range else odl_spaces(operator)
+    domain = domain or default_domain
+    range = range or default_range
+    if tuple(domain.shape) != tuple(operator.domain_shape) or tuple(range.shape) != tuple(operator.range_shape):
+        raise ValueError(
+            f"ODL spaces of shapes {domain.shape} -> {range.shape} do not match the operator's "
+            f"{operator.domain_shape} -> {operator.range_shape}"
+        )
+    adjoint_scale = _weight(range) / _weight(domain)
+
+    def apply(function, element, space):
+        data = torch.as_tensor(np.ascontiguousarray(element.asarray(), dtype=np.float32))
+        with torch.no_grad():
+            result = function(data[None, None])[0, 0]
+        return space.element(result.numpy())
+
+    class _Adjoint(odl.Operator):
+        def __init__(self, forward_operator):
+            super().__init__(range, domain, linear=True)
+            self._forward = forward_operator
+
+        def _call(self, y):
+            out = apply(operator.adjoint, y, domain)
+            return out * adjoint_scale if adjoint_scale != 1.0 else out
+
+        @property
+        def adjoint(self):
+            return self._forward
+
+    class _Forward(odl.Operator):
+        def __init__(self):
+            super().__init__(domain, range, linear=True)
+
+        def _call(self, x):
+            return apply(operator, x, range)
+
+        @property
+        def adjoint(self):
+            return _Adjoint(self)
+
+    return _Forward()
+
+
+class OdlOperatorModule(LinearOperator):
+    """Any linear ODL operator as a batched, differentiable torch operator.
+
+    ``forward`` maps ``(B, C, *domain.shape)`` to ``(B, C, *range.shape)``
+    element by element through ODL (on the CPU); ``adjoint`` is the plain
+    transpose, ``(w_domain / w_range) * odl_op.adjoint``, so gradients are exact.
+
+    Parameters
+    ----------
+    odl_operator : odl.Operator
+        A linear operator whose adjoint ODL knows.
+    """
+
+    def __init__(self, odl_operator) -> None:
+        super().__init__()
+        if not getattr(odl_operator, "is_linear", False):
+            raise TypeError(f"expected a linear ODL operator, got {odl_operator!r}")
+        self.odl_operator = odl_operator
+        self.domain_shape = tuple(odl_operator.domain.shape)
+        self.range_shape = tuple(odl_operator.range.shape)
+        self._transpose_scale = _weight(odl_operator.domain) / _weight(odl_operator.range)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return project(x, self, adjoint=False)
+
+    def adjoint(self, y: Tensor) -> Tensor:
+        return project(y, self, adjoint=True)
+
+    def _apply_backend(self, data: Tensor, *, adjoint: bool) -> Tensor:
+        expected = self.range_shape if adjoint else self.domain_shape
+        if data.dim() != len(expected) + 2 or tuple(data.shape[2:]) != expected:
+            raise ValueError(
+                f"expected shape (B, C, {', '.join(map(str, expected))}), got {tuple(data.shape)}"
+            )
+        function = self.odl_operator.adjoint if adjoint else self.odl_operator
+        space = function.domain
+        batch = data.detach().cpu().reshape(-1, *expected).numpy()
+        results = [np.asarray(function(space.element(item)).asarray()) for item in batch]
+        out = torch.as_tensor(np.stack(results), dtype=data.dtype, device=data.device)
+        if adjoint:
+            out = out * self._transpose_scale
+        out_shape = self.domain_shape if adjoint else self.range_shape
+        return out.reshape(*data.shape[:2], *out_shape)

@@ -1,0 +1,29 @@
+"""Shared fixtures: tiny odd geometries and a CPU/CUDA device fixture."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+def cuda_usable() -> bool:
+    """A CUDA GPU is visible to torch and the installed ASTRA was built with CUDA."""
+    if not torch.cuda.is_available():
+        return False
+    import astra
+
+    return bool(astra.use_cuda())
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def device(request) -> torch.device:
+    """Every test taking ``device`` runs on the CPU and, where usable, on CUDA."""
+    if request.param == "cuda" and not cuda_usable():
+        pytest.skip("needs a CUDA GPU and a CUDA-enabled astra-toolbox")
+    return torch.device(request.param)
+
+
+@pytest.fixture(autouse=True)
+def _private_matrix_cache(tmp_path_factory, monkeypatch):
+    """Sparse system matrices are cached in a per-session temporary folder."""
+    monkeypatch.setenv("RECON_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "recon-cache"))

@@ -1,0 +1,336 @@
+"""The operator battery for RayTransform: shapes, adjoint, autograd, batching, ODL, bad input."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+import torch
+
+from recon import Geometry, RayTransform, dot_test
+from recon.data.phantoms import shepp_logan
+from tests.conftest import cuda_usable
+
+PARALLEL = Geometry.parallel(image_size=(17, 11), num_angles=7, num_detectors=23)
+FAN = Geometry.fan(image_size=(19, 13), num_angles=9, num_detectors=31)
+GEOMETRIES = {"parallel": PARALLEL, "fan": FAN}
+CPU_VARIANTS = [
+    ("parallel", {}),
+    ("parallel", {"projector": "line"}),
+    ("parallel", {"projector": "strip"}),
+    ("parallel", {"cpu_backend": "sparse"}),
+    ("fan", {}),
+    ("fan", {"cpu_backend": "sparse"}),
+]
+DOT_TOLERANCE = {"cpu": 1e-5, "cuda": 1e-2}
+
+
+def _id(variant):
+    name, options = variant
+    return "-".join([name, *map(str, options.values())])
+
+
+@pytest.fixture(params=CPU_VARIANTS, ids=_id)
+def operator(request) -> RayTransform:
+    name, options = request.param
+    return RayTransform(GEOMETRIES[name], **options)
+
+
+def _random(shape, seed=0, device="cpu"):
+    return torch.rand(shape, generator=torch.Generator().manual_seed(seed)).to(device)
+
+
+def test_shapes(operator):
+    x = _random((3, 2, *operator.domain_shape))
+    y = operator(x)
+    assert y.shape == (3, 2, *operator.geometry.sinogram_shape)
+    assert y.dtype == torch.float32
+    assert operator.adjoint(y).shape == x.shape
+    assert operator.T(y).shape == x.shape
+    assert operator.T.T is operator
+
+
+def test_dot_test(operator):
+    assert dot_test(operator) <= 1e-5
+
+
+def test_projection_is_not_trivial(operator):
+    """Guards the battery: a zero operator would pass the dot test."""
+    x = _random((1, 1, *operator.domain_shape))
+    assert operator(x).abs().sum() > 0
+    assert operator.norm() > 0
+
+
+def test_vjp_of_forward_is_adjoint(operator):
+    x = _random((2, 1, *operator.domain_shape)).requires_grad_(True)
+    w = _random((2, 1, *operator.range_shape), seed=1)
+    (gradient,) = torch.autograd.grad((operator(x) * w).sum(), x)
+    torch.testing.assert_close(gradient, operator.adjoint(w), rtol=1e-6, atol=1e-7)
+
+
+def test_vjp_of_adjoint_is_forward(operator):
+    y = _random((2, 1, *operator.range_shape)).requires_grad_(True)
+    v = _random((2, 1, *operator.domain_shape), seed=1)
+    (gradient,) = torch.autograd.grad((operator.adjoint(y) * v).sum(), y)
+    torch.testing.assert_close(gradient, operator(v), rtol=1e-6, atol=1e-7)
+
+
+def test_twice_differentiable(operator):
+    """Gradient of a gradient: the Hessian-vector product of ||Ax||^2/2 is A^T A v."""
+    x = _random((1, 1, *operator.domain_shape)).requires_grad_(True)
+    v = _random((1, 1, *operator.domain_shape), seed=1)
+    (gradient,) = torch.autograd.grad(0.5 * operator(x).pow(2).sum(), x, create_graph=True)
+    (hvp,) = torch.autograd.grad((gradient * v).sum(), x)
+    torch.testing.assert_close(hvp, operator.adjoint(operator(v)), rtol=1e-5, atol=1e-6)
+
+
+def test_batch_equals_per_sample(operator):
+    x = _random((4, 2, *operator.domain_shape))
+    batched = operator(x)
+    for b in range(4):
+        for c in range(2):
+            single = operator(x[b : b + 1, c : c + 1])
+            torch.testing.assert_close(batched[b, c], single[0, 0], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["parallel", "fan"])
+def test_threaded_equals_serial(name):
+    x = _random((5, 1, *GEOMETRIES[name].image_shape))
+    serial = RayTransform(GEOMETRIES[name], num_threads=1)
+    threaded = RayTransform(GEOMETRIES[name], num_threads=3)
+    torch.testing.assert_close(threaded(x), serial(x), rtol=0, atol=0)
+    y = serial(x)
+    torch.testing.assert_close(threaded.adjoint(y), serial.adjoint(y), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["parallel", "fan"])
+def test_sparse_backend_equals_astra(name):
+    x = _random((3, 1, *GEOMETRIES[name].image_shape))
+    astra_op = RayTransform(GEOMETRIES[name])
+    sparse_op = RayTransform(GEOMETRIES[name], cpu_backend="sparse")
+    torch.testing.assert_close(sparse_op(x), astra_op(x), rtol=1e-5, atol=1e-6)
+    y = astra_op(x)
+    torch.testing.assert_close(sparse_op.adjoint(y), astra_op.adjoint(y), rtol=1e-5, atol=1e-6)
+
+
+def test_non_contiguous_input():
+    operator = RayTransform(PARALLEL)
+    x = _random((2, 1, 11, 17)).transpose(2, 3)
+    assert not x.is_contiguous()
+    torch.testing.assert_close(operator(x), operator(x.contiguous()), rtol=0, atol=0)
+
+
+def test_empty_batch():
+    operator = RayTransform(PARALLEL)
+    assert operator(torch.zeros(0, 1, 17, 11)).shape == (0, 1, 7, 23)
+
+
+def test_norm_is_cached_and_matches_the_largest_singular_value():
+    geometry = Geometry.parallel(image_size=(9, 7), num_angles=5, num_detectors=13)
+    operator = RayTransform(geometry)
+    matrix = np.stack(
+        [operator(torch.eye(63)[k].reshape(1, 1, 9, 7)).flatten().numpy() for k in range(63)], axis=1
+    )
+    expected = np.linalg.norm(matrix.astype(np.float64), 2)
+    assert operator.norm(rtol=1e-9, iterations=1000) == pytest.approx(expected, rel=1e-4)
+    assert operator.T.norm() == operator.norm()
+
+
+@pytest.mark.parametrize(
+    ("geometry", "size"),
+    [
+        (Geometry.parallel(image_size=128, num_angles=360, num_detectors=183), "128"),
+        (Geometry.lodopab(), "lodopab"),
+        (PARALLEL, "odd"),
+        (FAN, "fan"),
+    ],
+    ids=["128-360-183", "lodopab", "odd-parallel", "odd-fan"],
+)
+def test_forward_equals_odl_ray_transform(geometry, size):
+    """recon and ODL 1.0 (astra_cpu) give the same sinogram of the same x-first array."""
+    from odl.applications import tomo
+
+    space, odl_geometry = geometry.to_odl()
+    reference = tomo.RayTransform(space, odl_geometry, impl="astra_cpu")
+    image = shepp_logan(geometry.image_shape)
+    expected = reference(space.element(image)).asarray()
+    ours = RayTransform(geometry)(torch.from_numpy(image)[None, None])[0, 0].numpy()
+    relative_error = np.linalg.norm(ours - expected) / np.linalg.norm(expected)
+    assert relative_error <= 1e-4
+
+
+def test_projection_of_a_disc_is_its_chord_length():
+    """Physical units: a uniform disc of radius r projects to 2 sqrt(r^2 - s^2) metres."""
+    geometry = Geometry.parallel(image_size=256, num_angles=4, num_detectors=101)
+    radius = 0.08
+    coordinates = (np.arange(256) + 0.5) / 256 * 0.26 - 0.13
+    xx, yy = np.meshgrid(coordinates, coordinates, indexing="ij")
+    disc = (xx**2 + yy**2 <= radius**2).astype(np.float32)
+    sinogram = RayTransform(geometry)(torch.from_numpy(disc)[None, None])[0, 0].numpy()
+    s = np.linspace(geometry.detector_min[0], geometry.detector_max[0], 102)
+    s = 0.5 * (s[1:] + s[:-1])
+    inside = np.abs(s) < 0.9 * radius
+    chord = 2 * np.sqrt(radius**2 - s[inside] ** 2)
+    np.testing.assert_allclose(sinogram[:, inside], np.broadcast_to(chord, (4, inside.sum())), atol=3e-3)
+
+
+def test_orientation_matches_the_radon_convention():
+    """A point at (x, y) appears at detector position s = x cos(theta) + y sin(theta)."""
+    geometry = Geometry.parallel(image_size=65, num_angles=6, num_detectors=129)
+    image = np.zeros((65, 65), dtype=np.float32)
+    i, j = 50, 20  # x > 0, y < 0
+    image[i, j] = 1
+    x = geometry.image_min[0] + (i + 0.5) * geometry.pixel_size[0]
+    y = geometry.image_min[1] + (j + 0.5) * geometry.pixel_size[1]
+    sinogram = RayTransform(geometry)(torch.from_numpy(image)[None, None])[0, 0].numpy()
+    spacing = geometry.detector_spacing[0]
+    for k, theta in enumerate(geometry.angles):
+        s = x * np.cos(theta) + y * np.sin(theta)
+        centre_of_mass = np.sum(sinogram[k] * (geometry.detector_min[0] + (np.arange(129) + 0.5) * spacing))
+        centre_of_mass /= sinogram[k].sum()
+        assert centre_of_mass == pytest.approx(s, abs=0.5 * spacing)
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (lambda: torch.zeros(17, 11), ValueError, r"4-D tensor of shape \(B, C, 17, 11\)"),
+        (lambda: torch.zeros(1, 1, 11, 17), ValueError, r"expected shape \(B, C, 17, 11\)"),
+        (lambda: torch.zeros(1, 1, 17, 11, dtype=torch.float64), TypeError, "float32, got torch.float64"),
+        (lambda: torch.zeros(1, 1, 17, 11, dtype=torch.int32), TypeError, "float32"),
+        (lambda: torch.zeros(1, 1, 17, 11, device="meta"), ValueError, "CPU or CUDA"),
+        (lambda: np.zeros((1, 1, 17, 11), dtype=np.float32), TypeError, "torch.Tensor, got ndarray"),
+    ],
+)
+def test_bad_images_are_refused(make, error, message):
+    with pytest.raises(error, match=message):
+        RayTransform(PARALLEL)(make())
+
+
+def test_sinogram_that_does_not_match_the_geometry():
+    with pytest.raises(ValueError, match=r"sinogram: expected shape \(B, C, 7, 23\) for this geometry, got \(1, 1, 7, 22\)"):
+        RayTransform(PARALLEL).adjoint(torch.zeros(1, 1, 7, 22))
+
+
+def test_bad_construction_arguments():
+    with pytest.raises(TypeError, match="recon.Geometry"):
+        RayTransform("lodopab")
+    with pytest.raises(ValueError, match="cpu_backend"):
+        RayTransform(PARALLEL, cpu_backend="gpu")
+    with pytest.raises(ValueError, match="projector 'linear' is not available for fan"):
+        RayTransform(FAN, projector="linear")(torch.zeros(1, 1, 19, 13))
+    with pytest.raises(ValueError, match="memory size"):
+        RayTransform(PARALLEL, sparse_memory_budget="lots")
+
+
+@pytest.mark.skipif(cuda_usable(), reason="checks the message shown without a GPU")
+def test_3d_on_cpu_says_what_is_needed():
+    from recon.operators.backends import BackendUnavailableError
+
+    geometry = Geometry.parallel3d(volume_size=(9, 8, 7), num_angles=5, detector_size=(13, 7))
+    with pytest.raises(BackendUnavailableError, match="CUDA"):
+        RayTransform(geometry)(torch.zeros(1, 1, 9, 8, 7))
+
+
+# ------------------------------------------------------------ backend choice
+def test_auto_backend_follows_the_memory_budget():
+    assert RayTransform(PARALLEL, cpu_backend="auto", sparse_memory_budget="1GiB").resolved_cpu_backend() == "sparse"
+    assert RayTransform(PARALLEL, cpu_backend="auto", sparse_memory_budget=10).resolved_cpu_backend() == "astra_cpu"
+    lodopab = RayTransform(Geometry.lodopab(), cpu_backend="auto", sparse_memory_budget="2GiB")
+    assert lodopab.resolved_cpu_backend() == "astra_cpu"
+
+
+def test_sparse_matrix_is_cached_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECON_CACHE_DIR", str(tmp_path))
+    x = _random((1, 1, *PARALLEL.image_shape))
+    first = RayTransform(PARALLEL, cpu_backend="sparse")(x)
+    cached = list((tmp_path / "matrices").glob("*.npz"))
+    assert len(cached) == 1
+    assert not list((tmp_path / "matrices").glob("*.part"))
+    cached[0].write_bytes(b"damaged")  # a damaged entry is rebuilt, not trusted
+    torch.testing.assert_close(RayTransform(PARALLEL, cpu_backend="sparse")(x), first, rtol=0, atol=0)
+
+
+# ------------------------------------------------------------ resources
+def test_astra_objects_are_freed():
+    import astra
+
+    ids = []
+    for _ in range(1000):
+        operator = RayTransform(PARALLEL)
+        operator(torch.zeros(1, 1, 17, 11))
+        ids.append(operator.backend_for(torch.device("cpu")).projector_id)
+        del operator
+    gc.collect()
+    for projector_id in (ids[0], ids[500], ids[-1]):
+        with pytest.raises(Exception, match="not found"):
+            astra.projector.projection_geometry(projector_id)
+
+
+def test_close_frees_now_and_the_operator_recreates_on_use():
+    import astra
+
+    operator = RayTransform(PARALLEL)
+    x = torch.ones(1, 1, 17, 11)
+    before = operator(x)
+    projector_id = operator.backend_for(torch.device("cpu")).projector_id
+    operator.close()
+    with pytest.raises(Exception, match="not found"):
+        astra.projector.projection_geometry(projector_id)
+    torch.testing.assert_close(operator(x), before, rtol=0, atol=0)
+
+
+def test_deepcopy_and_pickle_do_not_share_native_handles():
+    import copy
+    import pickle
+
+    operator = RayTransform(PARALLEL)
+    x = torch.ones(1, 1, 17, 11)
+    expected = operator(x)
+    for clone in (copy.deepcopy(operator), pickle.loads(pickle.dumps(operator))):
+        assert clone._backends == {}
+        torch.testing.assert_close(clone(x), expected, rtol=0, atol=0)
+
+
+# ------------------------------------------------------------ CPU and CUDA
+@pytest.mark.parametrize("name", ["parallel", "fan"])
+def test_on_device(device, name):
+    """On CUDA: close to the CPU result, dot test within ASTRA CUDA's mismatch, gradients flow."""
+    geometry = GEOMETRIES[name]
+    operator = RayTransform(geometry).to(device)
+    x = _random((3, 1, *geometry.image_shape), device=device).requires_grad_(True)
+    y = operator(x)
+    assert y.device == x.device
+    reference = RayTransform(geometry)(x.detach().cpu())
+    relative = float((y.detach().cpu() - reference).norm() / reference.norm())
+    assert relative <= (1e-6 if device.type == "cpu" else 2e-2)
+    assert dot_test(operator, device=device) <= DOT_TOLERANCE[device.type]
+    y.sum().backward()
+    assert x.grad.device == x.device and x.grad.abs().sum() > 0
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        Geometry.parallel3d(volume_size=(9, 8, 7), num_angles=5, detector_size=(13, 7)),
+        Geometry.cone(volume_size=(9, 8, 7), num_angles=5, detector_size=(13, 11)),
+    ],
+    ids=["parallel3d", "cone"],
+)
+def test_3d_on_cuda(geometry):
+    if not cuda_usable():
+        pytest.skip("needs a CUDA GPU and a CUDA-enabled astra-toolbox")
+    from odl.applications import tomo
+
+    operator = RayTransform(geometry)
+    x = _random((2, 1, *geometry.image_shape), device="cuda")
+    y = operator(x)
+    assert y.shape == (2, 1, *geometry.sinogram_shape)
+    assert dot_test(operator, device="cuda") <= 1e-2
+    space, odl_geometry = geometry.to_odl()
+    reference = tomo.RayTransform(space, odl_geometry, impl="astra_cuda")
+    expected = reference(space.element(x[0, 0].cpu().numpy())).asarray()
+    assert np.linalg.norm(y[0, 0].cpu().numpy() - expected) <= 1e-3 * np.linalg.norm(expected)
