@@ -18,6 +18,8 @@ __all__ = ["main", "COMMANDS", "UsageError"]
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("recon.commands.demo", "the main job on built-in data: phantom, projection, figure"),
     "info": ("recon.commands.info", "versions, backends and devices recon can use"),
+    "simulate": ("recon.commands.simulate", "simulate low-dose sinogram/image pairs into HDF5 split files"),
+    "train": ("recon.commands.train", "train a learned reconstructor from a YAML protocol"),
 }
 
 

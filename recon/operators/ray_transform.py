@@ -67,7 +67,9 @@ class RayTransform(LinearOperator):
     sparse_memory_budget : int or str
         Largest matrix memory ``"auto"`` accepts, e.g. ``"2GiB"``.
     num_threads : int, optional
-        Threads of the CPU backend; default all available cores.
+        Threads of the CPU backend: ASTRA calls in parallel for ``threads``,
+        torch intra-op threads for ``sparse``; default all available cores
+        (``threads``) or torch's setting (``sparse``).
 
     Examples
     --------
@@ -125,8 +127,9 @@ class RayTransform(LinearOperator):
                 )
             elif device.type == "cpu":
                 name = self.resolved_cpu_backend()
-                options = {"num_threads": self.num_threads} if name == "astra_cpu" else {}
-                self._backends[key] = create_backend(name, self.geometry, self.projector, **options)
+                self._backends[key] = create_backend(
+                    name, self.geometry, self.projector, num_threads=self.num_threads
+                )
             else:
                 raise ValueError(f"device: expected a CPU or CUDA tensor, got device {device}")
         return self._backends[key]

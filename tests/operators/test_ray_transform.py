@@ -110,6 +110,10 @@ def test_sparse_backend_equals_astra(name):
     astra_op = RayTransform(GEOMETRIES[name])
     sparse_op = RayTransform(GEOMETRIES[name], cpu_backend="sparse")
     torch.testing.assert_close(sparse_op(x), astra_op(x), rtol=1e-5, atol=1e-6)
+    one_thread = RayTransform(GEOMETRIES[name], cpu_backend="sparse", num_threads=1)
+    threads_before = torch.get_num_threads()
+    torch.testing.assert_close(one_thread(x), sparse_op(x), rtol=0, atol=0)
+    assert torch.get_num_threads() == threads_before
     y = astra_op(x)
     torch.testing.assert_close(sparse_op.adjoint(y), astra_op.adjoint(y), rtol=1e-5, atol=1e-6)
 
@@ -334,3 +338,27 @@ def test_3d_on_cuda(geometry):
     reference = tomo.RayTransform(space, odl_geometry, impl="astra_cuda")
     expected = reference(space.element(x[0, 0].cpu().numpy())).asarray()
     assert np.linalg.norm(y[0, 0].cpu().numpy() - expected) <= 1e-3 * np.linalg.norm(expected)
+
+
+def test_no_projection_outlives_an_interrupted_batch():
+    """If one sample's job fails (or Ctrl-C arrives), the call returns only when no job runs."""
+    import threading
+    import time
+
+    backend = RayTransform(PARALLEL, num_threads=2).backend_for(torch.device("cpu"))
+    finished = []
+    lock = threading.Lock()
+
+    def project(projector_id, source, *, out):
+        if float(source[0, 0]) == 0:
+            raise KeyboardInterrupt
+        time.sleep(0.05)
+        with lock:
+            finished.append(float(source[0, 0]))
+
+    inputs = torch.arange(6, dtype=torch.float32)[:, None, None].expand(6, 17, 11).contiguous()
+    with pytest.raises(KeyboardInterrupt):
+        backend._run(project, inputs, torch.empty(6, 7, 23))
+    snapshot = list(finished)
+    time.sleep(0.2)
+    assert finished == snapshot  # nothing still running after the call returned

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from functools import lru_cache
 
 from torch import Tensor
@@ -90,8 +90,16 @@ class AstraCpuBackend:
             pool.submit(function, self.projector_id, source, out=target)
             for source, target in zip(inputs, outputs)
         ]
-        for job in jobs:
-            job.result()
+        try:
+            for job in jobs:
+                job.result()
+        except BaseException:
+            # Ctrl-C or an error: no job may outlive the call (the projector
+            # and the tensors could be freed under a running ASTRA call).
+            for job in jobs:
+                job.cancel()
+            wait(jobs)
+            raise
 
     def forward(self, volume: Tensor, out: Tensor) -> None:
         self._run(self._astra.projector.direct_FP, volume, out)

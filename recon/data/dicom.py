@@ -1,0 +1,231 @@
+"""CT DICOM slices to ground truth on LoDoPaB-CT's normalised attenuation scale.
+
+Stored values become Hounsfield units through ``RescaleSlope`` and
+``RescaleIntercept``; the slice is fitted to the geometry's grid (LoDoPaB's
+centre crop, or a physical resampling with ``PixelSpacing``), optionally
+de-quantised with uniform [0, 1) HU noise as LoDoPaB-CT did, and mapped to
+``[0, 1]`` by :func:`recon.physics.hu_to_normalized`.
+
+Orientation: a DICOM slice is stored row by row from the top of the screen
+(patient anterior for an axial slice). The result is x-first with ``x``
+along the columns and ``y`` pointing up, so ``plt.imshow(image.T,
+origin="lower")`` shows the anatomy as a radiology viewer does.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from recon.geometry import Geometry
+from recon.physics import hu_to_normalized
+
+__all__ = ["read_hu", "fit_to_grid", "load_dicom", "AIR_HU"]
+
+#: Fill value outside a slice, HU.
+AIR_HU = -1000.0
+Fit = Literal["crop", "resample"]
+
+
+def _dicom_files(path: Path) -> list[Path]:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    if path.is_file():
+        return [path]
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise ValueError(f"{path}: empty folder, expected CT DICOM files")
+    return files
+
+
+def _check_decodable(dataset, path: Path) -> None:
+    from pydicom.pixels import get_decoder
+
+    syntax = getattr(dataset, "file_meta", {}).get("TransferSyntaxUID")
+    if syntax is None or not syntax.is_compressed:
+        return
+    try:
+        available = get_decoder(syntax).is_available
+    except NotImplementedError:
+        available = False
+    if not available:
+        raise ValueError(
+            f"{path}: pixel data compressed as {syntax.name} ({syntax}) and no installed decoder reads it; "
+            "install one (e.g. pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg) or "
+            "decompress the files (gdcmconv --raw)"
+        )
+
+
+def _slice_hu(dataset, path: Path) -> np.ndarray:
+    """Frames of one CT dataset in HU, shape (F, rows, columns), float64."""
+    modality = dataset.get("Modality")
+    if modality != "CT":
+        raise ValueError(f"{path}: expected a CT image (Modality 'CT'), got Modality {modality!r}")
+    missing = [tag for tag in ("RescaleSlope", "RescaleIntercept") if tag not in dataset]
+    if missing:
+        raise ValueError(f"{path}: missing {' and '.join(missing)}; cannot convert pixel values to HU")
+    if "PixelData" not in dataset:
+        raise ValueError(f"{path}: no pixel data")
+    if int(dataset.get("SamplesPerPixel", 1)) != 1:
+        raise ValueError(f"{path}: expected a grey-scale slice, got {dataset.SamplesPerPixel} samples per pixel")
+    _check_decodable(dataset, path)
+    try:
+        pixels = dataset.pixel_array
+    except Exception as error:  # pydicom raises many kinds for undecodable data
+        raise ValueError(f"{path}: cannot decode pixel data: {error}") from None
+    pixels = pixels.reshape(-1, *pixels.shape[-2:]).astype(np.float64)
+    return pixels * float(dataset.RescaleSlope) + float(dataset.RescaleIntercept)
+
+
+def read_hu(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, float]]:
+    """CT slices of a DICOM file or folder in HU, x-first and upright.
+
+    A folder's files are all read (non-DICOM files are skipped) and sorted by
+    position along the patient axis (``ImagePositionPatient``), else by
+    ``InstanceNumber``, else by name.
+
+    Parameters
+    ----------
+    path : path-like
+        A DICOM file or a folder of them.
+
+    Returns
+    -------
+    hu : numpy.ndarray, shape (N, nx, ny), float64
+        ``hu[n, i, j]``: column ``i`` and row ``ny - 1 - j`` of slice ``n``.
+    spacing : (float, float)
+        Pixel size along x and y, metres (``PixelSpacing``; NaN if absent).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such path.
+    ValueError
+        An empty folder, no DICOM file, a non-CT modality, missing rescale
+        tags, compressed pixel data without a decoder, slices of different sizes.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    path = Path(path)
+    slices = []
+    for file in _dicom_files(path):
+        try:
+            dataset = pydicom.dcmread(file)
+        except (InvalidDicomError, EOFError, OSError) as error:
+            if path.is_file():
+                raise ValueError(f"{file}: not a readable DICOM file: {error}") from None
+            continue
+        position = dataset.get("ImagePositionPatient")
+        key = (float(position[2]) if position is not None and len(position) == 3 else None,
+               int(dataset.get("InstanceNumber") or 0), file.name)
+        slices.append((key, _slice_hu(dataset, file), dataset.get("PixelSpacing")))
+    if not slices:
+        raise ValueError(f"{path}: no DICOM files among its {len(_dicom_files(path))} files")
+    if all(key[0] is not None for key, _, _ in slices):
+        slices.sort(key=lambda s: (s[0][0], s[0][2]))
+    else:
+        slices.sort(key=lambda s: s[0][1:])
+    shapes = {hu.shape[1:] for _, hu, _ in slices}
+    if len(shapes) > 1:
+        raise ValueError(f"{path}: slices of different sizes {sorted(shapes)}")
+    hu = np.concatenate([h for _, h, _ in slices])
+    spacing = slices[0][2]
+    # PixelSpacing is (between rows, between columns) in mm: y then x
+    pixel = (float(spacing[1]) / 1000, float(spacing[0]) / 1000) if spacing else (np.nan, np.nan)
+    return np.ascontiguousarray(hu[:, ::-1, :].transpose(0, 2, 1)), pixel
+
+
+def _centre_crop(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Centre crop, or pad with air, each axis of ``(N, nx, ny)`` to ``shape``."""
+    out = np.full((len(image), *shape), AIR_HU)
+    source, target = [], []
+    for n, m in zip(image.shape[1:], shape):
+        start = abs(n - m) // 2
+        source.append(slice(start, start + m) if n >= m else slice(None))
+        target.append(slice(None) if n >= m else slice(start, start + n))
+    out[(slice(None), *target)] = image[(slice(None), *source)]
+    return out
+
+
+def _resample(image: np.ndarray, spacing: tuple[float, float], geometry: Geometry) -> np.ndarray:
+    """Bilinear resampling of centred slices onto the geometry's grid, air outside."""
+    from scipy import ndimage
+
+    if not np.all(np.isfinite(spacing)):
+        raise ValueError("fit='resample' needs PixelSpacing, which the slices lack; use fit='crop'")
+    coordinates = []
+    for axis in range(2):
+        lo, hi, n = geometry.image_min[axis], geometry.image_max[axis], geometry.image_shape[axis]
+        centres = lo + (np.arange(n) + 0.5) * (hi - lo) / n
+        coordinates.append(centres / spacing[axis] + (image.shape[1 + axis] - 1) / 2)
+    grid = np.meshgrid(*coordinates, indexing="ij")
+    zoom = np.asarray(spacing) / np.asarray(geometry.pixel_size[:2])
+    sigma = np.maximum((1 / zoom - 1) / 2, 0)  # anti-aliasing when the grid is coarser
+    out = []
+    for hu in image:
+        smooth = ndimage.gaussian_filter(hu, sigma, mode="nearest") if sigma.any() else hu
+        out.append(ndimage.map_coordinates(smooth, grid, order=1, mode="constant", cval=AIR_HU))
+    return np.stack(out)
+
+
+def fit_to_grid(
+    hu: np.ndarray, spacing: tuple[float, float], geometry: Geometry, *, fit: Fit = "crop"
+) -> np.ndarray:
+    """Fit x-first HU slices ``(N, nx', ny')`` to ``geometry.image_shape``.
+
+    ``"crop"`` is LoDoPaB-CT's: a centre crop in pixels (512 -> 362 drops 75
+    on each side), padding with air if the slice is smaller; pixel size is
+    ignored. ``"resample"`` keeps physical size: bilinear interpolation from
+    ``spacing`` (metres) to the geometry's pixels, Gaussian anti-aliasing
+    when coarser, slice centre at the domain centre, air outside.
+    """
+    if geometry.ndim != 2:
+        raise ValueError(f"expected a 2D geometry, got {geometry.kind!r}")
+    if fit == "crop":
+        return _centre_crop(hu, geometry.image_shape)
+    if fit == "resample":
+        return _resample(hu, spacing, geometry)
+    raise ValueError(f"fit: expected 'crop' or 'resample', got {fit!r}")
+
+
+def load_dicom(
+    path: str | os.PathLike,
+    geometry: Geometry,
+    *,
+    fit: Fit = "crop",
+    dequantize_seed: int | None = None,
+) -> np.ndarray:
+    """CT DICOM slices as ground truth on LoDoPaB's normalised attenuation scale.
+
+    Parameters
+    ----------
+    path : path-like
+        A CT DICOM file or a folder of them.
+    geometry : Geometry
+        Target grid.
+    fit : {"crop", "resample"}
+        See :func:`fit_to_grid`.
+    dequantize_seed : int, optional
+        If given, add uniform [0, 1) HU noise drawn with this seed before the
+        conversion, as LoDoPaB-CT did; by default the data are not altered.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, nx, ny), float32
+        Values in [0, 1], x-first, upright with ``image.T, origin="lower"``.
+
+    Examples
+    --------
+    >>> from pydicom.data import get_testdata_file
+    >>> load_dicom(get_testdata_file("CT_small.dcm"), Geometry.parallel(image_size=96)).shape
+    (1, 96, 96)
+    """
+    hu, spacing = read_hu(path)
+    hu = fit_to_grid(hu, spacing, geometry, fit=fit)
+    if dequantize_seed is not None:
+        hu = hu + np.random.default_rng(dequantize_seed).uniform(0, 1, size=hu.shape)
+    return hu_to_normalized(hu).astype(np.float32)

@@ -1,0 +1,311 @@
+"""recon's paired sinogram/image HDF5 format: atomic writing and validated reading.
+
+One file holds one split:
+
+* ``images``, shape ``(N, nx, ny)``, float32, x-first, normalised attenuation;
+* ``sinograms``, shape ``(N, num_angles, num_detectors)``, float32, post-log;
+* both chunked one sample per chunk, with Fletcher-32 checksums (corrupt
+  chunks raise instead of returning garbage) and optional compression;
+* attributes ``format`` (``"recon-paired"``), ``format_version``,
+  ``geometry`` (:meth:`recon.Geometry.to_json`), ``physics`` (JSON: photons,
+  mu_max, seed, fine-grid factor ...) and ``recon_version``.
+
+Files are written under a temporary name in the target folder and renamed
+when complete, so a reader never sees a partial file (an interrupted or
+failed write leaves nothing behind). Dataset timestamps are not stored, so
+the same content gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import h5py
+import numpy as np
+
+from recon.geometry import Geometry
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "Compression",
+    "atomic_path",
+    "create_sample_dataset",
+    "open_hdf5",
+    "PairedWriter",
+    "write_paired",
+    "PairedFileInfo",
+    "inspect_paired",
+]
+
+FORMAT = "recon-paired"
+FORMAT_VERSION = 1
+Compression = Literal["gzip", "lzf"] | None
+
+
+def _producing_version() -> str:
+    import recon
+
+    return recon.__version__
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """A temporary path next to ``path`` that becomes ``path`` only on success.
+
+    Parameters
+    ----------
+    path : path-like
+        Final file name.
+    overwrite : bool
+        Replace an existing file; otherwise raise ``FileExistsError`` before
+        anything is written.
+
+    Yields
+    ------
+    pathlib.Path
+        Where to write. On normal exit it is renamed to ``path``; on any
+        exception, ``KeyboardInterrupt`` included, it is deleted.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: file exists (pass overwrite=True / --overwrite to replace it)")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path.parent}: no such folder for {path.name}")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def create_sample_dataset(
+    h5: h5py.File, name: str, shape: tuple[int, ...], *, compression: Compression = None
+) -> h5py.Dataset:
+    """A float32 dataset chunked one sample (first axis) per chunk, checksummed, no timestamps."""
+    if compression not in ("gzip", "lzf", None):
+        raise ValueError(f"compression: expected 'gzip', 'lzf' or None, got {compression!r}")
+    return h5.create_dataset(
+        name,
+        shape=shape,
+        dtype=np.float32,
+        chunks=(1, *shape[1:]) if shape[0] else None,
+        compression=compression,
+        fletcher32=bool(shape[0]),
+        track_times=False,
+    )
+
+
+def open_hdf5(path: str | os.PathLike) -> h5py.File:
+    """Open an HDF5 file read-only with errors that name the file and the problem."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: expected an HDF5 file, got a folder")
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        raise ValueError(f"{path}: not a readable HDF5 file (truncated or corrupt?): {error}") from None
+
+
+class PairedWriter:
+    """Write a paired file in pieces, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Output file.
+    num_samples : int
+        ``N``; every sample must be written before the block ends.
+    geometry : Geometry
+        Acquisition geometry; fixes ``(nx, ny)`` and ``(num_angles, num_detectors)``.
+    physics : dict
+        JSON-serialisable description of the simulation.
+    compression : {"gzip", "lzf", None}
+        HDF5 compression of each chunk.
+    overwrite : bool
+        Replace an existing file.
+
+    Examples
+    --------
+    >>> with PairedWriter(path, num_samples=2, geometry=g, physics={}) as w:  # doctest: +SKIP
+    ...     w.write(0, images, sinograms)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        num_samples: int,
+        geometry: Geometry,
+        physics: dict[str, Any],
+        compression: Compression = None,
+        overwrite: bool = False,
+    ) -> None:
+        if not isinstance(geometry, Geometry) or geometry.ndim != 2:
+            raise TypeError(f"geometry: expected a 2D recon.Geometry, got {geometry!r}")
+        if num_samples < 0:
+            raise ValueError(f"num_samples: expected >= 0, got {num_samples}")
+        self.path = Path(path)
+        self.num_samples = int(num_samples)
+        self.geometry = geometry
+        self.physics = json.dumps(physics, sort_keys=True)
+        self.compression = compression
+        self.overwrite = overwrite
+        self._written = np.zeros(self.num_samples, dtype=bool)
+
+    def __enter__(self) -> PairedWriter:
+        self._stack = contextlib.ExitStack()
+        with self._stack:
+            temporary = self._stack.enter_context(atomic_path(self.path, overwrite=self.overwrite))
+            h5 = self._stack.enter_context(h5py.File(temporary, "w", track_order=True))
+            n = self.num_samples
+            self._images = create_sample_dataset(h5, "images", (n, *self.geometry.image_shape),
+                                                 compression=self.compression)
+            self._sinograms = create_sample_dataset(h5, "sinograms", (n, *self.geometry.sinogram_shape),
+                                                    compression=self.compression)
+            h5.attrs["format"] = FORMAT
+            h5.attrs["format_version"] = FORMAT_VERSION
+            h5.attrs["geometry"] = self.geometry.to_json()
+            h5.attrs["physics"] = self.physics
+            h5.attrs["recon_version"] = _producing_version()
+            self._stack = self._stack.pop_all()
+        return self
+
+    def write(self, start: int, images: np.ndarray, sinograms: np.ndarray) -> None:
+        """Store samples ``start, start + 1, ...``.
+
+        Parameters
+        ----------
+        start : int
+            Index of the first sample.
+        images : array_like, shape (b, nx, ny)
+        sinograms : array_like, shape (b, num_angles, num_detectors)
+        """
+        images = np.asarray(images, dtype=np.float32)
+        sinograms = np.asarray(sinograms, dtype=np.float32)
+        for name, data, shape in (("images", images, self.geometry.image_shape),
+                                  ("sinograms", sinograms, self.geometry.sinogram_shape)):
+            if data.ndim != 3 or data.shape[1:] != tuple(shape):
+                raise ValueError(f"{self.path}: {name}: expected shape (b, {', '.join(map(str, shape))}), "
+                                 f"got {data.shape}")
+        if len(images) != len(sinograms):
+            raise ValueError(f"{self.path}: {len(images)} images but {len(sinograms)} sinograms")
+        stop = start + len(images)
+        if not 0 <= start <= stop <= self.num_samples:
+            raise ValueError(f"{self.path}: samples {start}..{stop - 1} outside 0..{self.num_samples - 1}")
+        self._images[start:stop] = images
+        self._sinograms[start:stop] = sinograms
+        self._written[start:stop] = True
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if kind is None and not self._written.all():
+            missing = int((~self._written).sum())
+            error = ValueError(f"{self.path}: {missing} of {self.num_samples} samples were never written")
+            self._stack.__exit__(ValueError, error, None)
+            raise error
+        return bool(self._stack.__exit__(kind, error, traceback))
+
+
+def write_paired(
+    path: str | os.PathLike,
+    images: np.ndarray,
+    sinograms: np.ndarray,
+    *,
+    geometry: Geometry,
+    physics: dict[str, Any],
+    compression: Compression = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a whole paired file at once (see :class:`PairedWriter`); returns its path."""
+    with PairedWriter(path, num_samples=len(images), geometry=geometry, physics=physics,
+                      compression=compression, overwrite=overwrite) as writer:
+        writer.write(0, images, sinograms)
+    return Path(path)
+
+
+@dataclass(frozen=True)
+class PairedFileInfo:
+    """What a validated paired file holds.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    num_samples : int
+        ``N``.
+    geometry : Geometry
+        The acquisition; ``geometry.image_shape`` and ``geometry.sinogram_shape``
+        are the per-sample shapes.
+    physics : dict
+        The simulation parameters recorded by the producer.
+    recon_version : str
+        Version of recon that wrote the file.
+    """
+
+    path: Path
+    num_samples: int
+    geometry: Geometry
+    physics: dict[str, Any] = field(repr=False)
+    recon_version: str
+
+
+def _json_attribute(h5: h5py.File, path: Path, name: str) -> Any:
+    if name not in h5.attrs:
+        raise ValueError(f"{path}: missing attribute {name!r}; not a recon paired file?")
+    try:
+        return json.loads(h5.attrs[name])
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: attribute {name!r} is not valid JSON") from None
+
+
+def _check_dataset(h5: h5py.File, path: Path, name: str, shape: tuple[int, ...]) -> int:
+    if name not in h5:
+        raise ValueError(f"{path}: missing dataset {name!r} (found {sorted(h5)})")
+    data = h5[name]
+    if not isinstance(data, h5py.Dataset) or data.dtype != np.float32:
+        raise ValueError(f"{path}: dataset {name!r}: expected float32 data, got {getattr(data, 'dtype', data)}")
+    if data.ndim != 3 or data.shape[1:] != tuple(shape):
+        raise ValueError(
+            f"{path}: dataset {name!r}: expected shape (N, {', '.join(map(str, shape))}) for the "
+            f"file's geometry, got {data.shape}"
+        )
+    return data.shape[0]
+
+
+def inspect_paired(path: str | os.PathLike) -> PairedFileInfo:
+    """Validate a paired file and describe it.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        Truncated or corrupt file, missing dataset or attribute, wrong dtype,
+        images and sinograms of different ``N``, or per-sample shapes that do
+        not match the stored geometry; the message names the file.
+    """
+    path = Path(path)
+    with open_hdf5(path) as h5:
+        try:
+            geometry = Geometry.from_dict(_json_attribute(h5, path, "geometry"))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: invalid geometry attribute: {error}") from None
+        n_images = _check_dataset(h5, path, "images", geometry.image_shape)
+        n_sinograms = _check_dataset(h5, path, "sinograms", geometry.sinogram_shape)
+        if n_images != n_sinograms:
+            raise ValueError(f"{path}: {n_images} images but {n_sinograms} sinograms")
+        return PairedFileInfo(
+            path=path,
+            num_samples=n_images,
+            geometry=geometry,
+            physics=_json_attribute(h5, path, "physics"),
+            recon_version=str(h5.attrs.get("recon_version", "unknown")),
+        )

@@ -1,0 +1,240 @@
+"""LoDoPaB-CT's file layout: a reader with angle subsets, and a writer.
+
+A part (``train``, ``validation``, ``test``) is a folder of file pairs
+``observation_{part}_%03d.hdf5`` (post-log sinograms, ``(n, 1000, 513)``)
+and ``ground_truth_{part}_%03d.hdf5`` (images, ``(n, 362, 362)``, x-first),
+one float32 dataset ``data`` each, 128 samples per file except the last;
+sample ``k`` lives in file ``k // 128`` at row ``k % 128``. Smaller
+LoDoPaB-shaped folders (other sizes, as tests and users write them with
+:func:`write_lodopab`) are read the same way with the matching
+:meth:`recon.Geometry.parallel` geometry.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+import h5py
+import numpy as np
+
+from recon.data.datasets import InputTransform, PairedData, angle_step
+from recon.data.hdf5 import Compression, atomic_path, create_sample_dataset, open_hdf5
+from recon.geometry import Geometry
+
+__all__ = ["LoDoPaB", "write_lodopab", "lodopab_file", "SAMPLES_PER_FILE", "PART_SIZES"]
+
+Part = Literal["train", "validation", "test"]
+#: Samples per file of LoDoPaB-CT.
+SAMPLES_PER_FILE = 128
+#: Number of samples of each part of the published LoDoPaB-CT.
+PART_SIZES = {"train": 35820, "validation": 3522, "test": 3553}
+_KINDS = ("observation", "ground_truth")
+
+
+def lodopab_file(root: str | os.PathLike, kind: Literal["observation", "ground_truth"], part: str,
+                 number: int) -> Path:
+    """Path of file ``number`` of a part: ``root/{kind}_{part}_{number:03d}.hdf5``."""
+    return Path(root) / f"{kind}_{part}_{number:03d}.hdf5"
+
+
+def _check_part(part: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9]+", str(part)):
+        raise ValueError(f"part: expected a name such as 'train', 'validation' or 'test', got {part!r}")
+
+
+def _file_numbers(root: Path, part: str) -> list[int]:
+    """The contiguous file numbers 0..k-1 of a part; raises on gaps or one-sided files."""
+    found = {}
+    for kind in _KINDS:
+        pattern = re.compile(rf"{kind}_{re.escape(part)}_(\d{{3}})\.hdf5")
+        found[kind] = sorted(int(m.group(1)) for p in root.iterdir() if (m := pattern.fullmatch(p.name)))
+    if not found["observation"] and not found["ground_truth"]:
+        raise FileNotFoundError(
+            f"{root}: no LoDoPaB files of part {part!r} ({lodopab_file(root, 'observation', part, 0).name} ...)"
+        )
+    for kind, other in (_KINDS, _KINDS[::-1]):
+        missing = sorted(set(found[other]) - set(found[kind]))
+        if missing:
+            raise FileNotFoundError(f"{lodopab_file(root, kind, part, missing[0])}: no such file "
+                                    f"(its {other} counterpart exists)")
+    numbers = found["observation"]
+    gaps = sorted(set(range(numbers[-1] + 1)) - set(numbers))
+    if gaps:
+        raise FileNotFoundError(f"{lodopab_file(root, 'observation', part, gaps[0])}: no such file "
+                                f"(files up to {numbers[-1]:03d} exist)")
+    return numbers
+
+
+def _data_shape(path: Path) -> tuple[int, ...]:
+    with open_hdf5(path) as h5:
+        if "data" not in h5:
+            raise ValueError(f"{path}: missing dataset 'data' (found {sorted(h5)})")
+        data = h5["data"]
+        if data.ndim != 3 or data.dtype != np.float32:
+            raise ValueError(f"{path}: dataset 'data': expected float32 (n, ., .), got {data.dtype} {data.shape}")
+        return data.shape
+
+
+class LoDoPaB(PairedData):
+    """A part of LoDoPaB-CT (or of a folder in its layout) as a paired dataset.
+
+    Parameters
+    ----------
+    root : path-like
+        Folder holding the ``observation_*`` and ``ground_truth_*`` files.
+    part : {"train", "validation", "test"} or str
+        Which part.
+    num_angles : int, optional
+        Sparse view: keep ``num_angles`` equally spaced angles (every
+        ``full // num_angles``-th, starting with the first); must divide the
+        full number (1000 for LoDoPaB). Default: all.
+    allow_partial : bool
+        Accept a folder of real LoDoPaB-size files holding fewer (or more)
+        samples than the published part (an incomplete download); by default
+        that is an error, never a silent truncation.
+    input_transform, cache_inputs, batch_size
+        As in :class:`~recon.data.datasets.PairedDataset`.
+
+    Attributes
+    ----------
+    geometry : Geometry
+        ``Geometry.lodopab()`` (or the same family at the files' sizes),
+        with the angle subset applied.
+
+    Raises
+    ------
+    FileNotFoundError
+        No files, a missing file in the sequence, or an observation without
+        its ground truth (and vice versa).
+    ValueError
+        A file that is not HDF5, lacks ``data``, holds a number of samples
+        other than 128 (except the last, 1..128), differs from its partner,
+        or ``num_angles`` not dividing the full count.
+
+    Examples
+    --------
+    >>> ds = LoDoPaB("/data/lodopab", "validation", num_angles=100)  # doctest: +SKIP
+    >>> sinogram, image = ds[200]  # doctest: +SKIP
+    >>> # (1, 100, 513) and (1, 362, 362), read from file 001, row 72
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        part: Part | str,
+        *,
+        num_angles: int | None = None,
+        allow_partial: bool = False,
+        input_transform: InputTransform | None = None,
+        cache_inputs: str | os.PathLike | None = None,
+        batch_size: int = 16,
+    ) -> None:
+        _check_part(part)
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"{self.root}: no such folder")
+        self.part = part
+        numbers = _file_numbers(self.root, part)
+        self._paths = [tuple(lodopab_file(self.root, kind, part, n) for kind in _KINDS) for n in numbers]
+        self.num_samples = self._count_samples()
+        self._full_geometry = self._infer_geometry()
+        self._step = angle_step(self._full_geometry, num_angles)
+        self.geometry = self._full_geometry.angle_subset(self._step)
+        real_size = self._full_geometry == Geometry.lodopab()
+        if real_size and part in PART_SIZES and self.num_samples != PART_SIZES[part] and not allow_partial:
+            raise ValueError(
+                f"{self.root}: LoDoPaB part {part!r} holds {PART_SIZES[part]} samples, found "
+                f"{self.num_samples} in {len(self._paths)} files (pass allow_partial=True to use them)"
+            )
+        self._setup_inputs(input_transform, cache_inputs, batch_size)
+
+    def _count_samples(self) -> int:
+        total = 0
+        self._shapes = {}
+        for number, (observation, truth) in enumerate(self._paths):
+            obs_shape, gt_shape = _data_shape(observation), _data_shape(truth)
+            if obs_shape[0] != gt_shape[0]:
+                raise ValueError(f"{observation}: {obs_shape[0]} observations but {truth.name} holds "
+                                 f"{gt_shape[0]} ground truths")
+            last = number == len(self._paths) - 1
+            if not (0 < obs_shape[0] <= SAMPLES_PER_FILE if last else obs_shape[0] == SAMPLES_PER_FILE):
+                expected = f"1 to {SAMPLES_PER_FILE} (last file)" if last else str(SAMPLES_PER_FILE)
+                raise ValueError(f"{observation}: expected {expected} samples, got {obs_shape[0]}")
+            shapes = (obs_shape[1:], gt_shape[1:])
+            if self._shapes.setdefault("per_sample", shapes) != shapes:
+                raise ValueError(f"{observation}: sample shapes {shapes} differ from the first file's "
+                                 f"{self._shapes['per_sample']}")
+            total += obs_shape[0]
+        return total
+
+    def _infer_geometry(self) -> Geometry:
+        (num_angles, num_detectors), image_shape = self._shapes["per_sample"]
+        if image_shape[0] != image_shape[1]:
+            raise ValueError(f"{self._paths[0][1]}: expected square ground truths, got {image_shape}")
+        return Geometry.parallel(image_size=image_shape[0], num_angles=num_angles, num_detectors=num_detectors)
+
+    def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        observation, truth = self._paths[index // SAMPLES_PER_FILE]
+        row = index % SAMPLES_PER_FILE
+        return (self._files.read(observation, "data", row, self._step),
+                self._files.read(truth, "data", row))
+
+    def source_id(self) -> str:
+        return f"lodopab:{self.root.resolve()}:{self.part}:{self.num_samples}:{self.geometry.fingerprint()}"
+
+
+def write_lodopab(
+    root: str | os.PathLike,
+    part: Part | str,
+    observations,
+    ground_truths,
+    *,
+    compression: Compression = None,
+    overwrite: bool = False,
+) -> list[Path]:
+    """Write pairs in LoDoPaB-CT's layout, 128 samples per file.
+
+    Parameters
+    ----------
+    root : path-like
+        Existing output folder.
+    part : str
+        Part name in the file names.
+    observations : array_like, shape (N, A, D)
+        Post-log sinograms; anything sliceable with a ``shape`` (numpy arrays,
+        h5py datasets such as a paired file's ``sinograms``) is read 128 rows
+        at a time.
+    ground_truths : array_like, shape (N, nx, ny)
+        Images, x-first.
+    compression : {"gzip", "lzf", None}
+    overwrite : bool
+        Replace existing files; otherwise refuse before writing anything.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, observation and ground truth of each number.
+    """
+    _check_part(part)
+    for name, data in (("observations", observations), ("ground_truths", ground_truths)):
+        if len(data.shape) != 3:
+            raise ValueError(f"{name}: expected shape (N, ., .), got {tuple(data.shape)}")
+    if len(observations) != len(ground_truths) or len(observations) == 0:
+        raise ValueError(f"expected as many observations as ground truths (> 0), got {len(observations)} "
+                         f"and {len(ground_truths)}")
+    count = -(-len(observations) // SAMPLES_PER_FILE)
+    paths = [lodopab_file(root, kind, part, n) for n in range(count) for kind in _KINDS]
+    existing = [p for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{existing[0]}: file exists (pass overwrite=True to replace it)")
+    for number in range(count):
+        rows = slice(number * SAMPLES_PER_FILE, (number + 1) * SAMPLES_PER_FILE)
+        for kind, data in zip(_KINDS, (observations, ground_truths)):
+            block = np.asarray(data[rows], dtype=np.float32)
+            with atomic_path(lodopab_file(root, kind, part, number), overwrite=True) as temporary, \
+                    h5py.File(temporary, "w") as h5:
+                create_sample_dataset(h5, "data", block.shape, compression=compression)[...] = block
+    return paths

@@ -1,0 +1,210 @@
+"""Reproducible simulated pairs: per-sample seeds, split files and an on-the-fly dataset.
+
+Sample ``i`` of stream ``s`` (a split) under seed ``seed`` always gets the same
+phantom and the same noise, whatever the batch size, worker count or order
+of generation: both seeds derive from ``numpy.random.SeedSequence([seed, s, i])``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from functools import cached_property
+
+import numpy as np
+import torch
+
+from recon.data.datasets import InputTransform, PairedData
+from recon.data.hdf5 import PairedWriter
+from recon.data.phantoms import PhantomName, phantom
+from recon.geometry import Geometry
+from recon.operators import RayTransform
+from recon.physics import LODOPAB_FINE_FACTOR, LODOPAB_PHOTONS, MU_MAX, simulate
+
+__all__ = ["Simulation", "sample_seeds", "PhantomSource", "simulate_images", "simulate_into", "PhantomDataset"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Simulation:
+    """Parameters of :func:`recon.simulate`, recorded in every file it produces.
+
+    Parameters
+    ----------
+    photons : float
+        ``N0``, photons per bin of the unattenuated beam.
+    factor : float
+        Fine-grid refinement of the forward projection.
+    electronic_noise : float
+        Standard deviation of additive Gaussian noise, in photons.
+    mu_max : float
+        Attenuation of normalised value 1, 1/m.
+    seed : int
+        Root seed of the per-sample seeds.
+    """
+
+    photons: float = LODOPAB_PHOTONS
+    factor: float = LODOPAB_FINE_FACTOR
+    electronic_noise: float = 0.0
+    mu_max: float = MU_MAX
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sample_seeds(seed: int, index: int, *, stream: int = 0) -> tuple[int, int]:
+    """``(phantom_seed, noise_seed)`` of sample ``index`` of ``stream`` under ``seed``."""
+    phantom_seed, noise_seed = np.random.SeedSequence([seed, stream, index]).generate_state(2)
+    return int(phantom_seed), int(noise_seed)
+
+
+@dataclass(frozen=True)
+class PhantomSource:
+    """``source(i)``: ground truth ``i`` of a phantom family, reproducibly (picklable).
+
+    A random family (``ellipses``) draws phantom ``i`` with the phantom seed
+    of :func:`sample_seeds`; a fixed phantom is computed once and returned
+    for every ``i`` (only the noise differs between samples).
+
+    Parameters
+    ----------
+    name : {"ellipses", "shepp-logan", "forbild"}
+    geometry : Geometry
+    seed : int
+        Root seed.
+    stream : int
+        Seed stream (one per split).
+    """
+
+    name: PhantomName
+    geometry: Geometry
+    seed: int
+    stream: int = 0
+
+    @cached_property
+    def _fixed(self) -> np.ndarray:
+        return phantom(self.name, self.geometry)
+
+    def __call__(self, index: int) -> np.ndarray:
+        """Image ``index``, shape ``(nx, ny)``, float32."""
+        if self.name == "ellipses":
+            return phantom(self.name, self.geometry, seed=sample_seeds(self.seed, index, stream=self.stream)[0])
+        return self._fixed
+
+
+def simulate_images(
+    images: np.ndarray, A: RayTransform, simulation: Simulation, indices: Iterable[int], *, stream: int = 0
+) -> np.ndarray:
+    """Noisy post-log sinograms of a batch of images, each with its own seed.
+
+    Parameters
+    ----------
+    images : numpy.ndarray, shape (b, nx, ny)
+        Normalised attenuation, x-first.
+    A : RayTransform
+        Operator of the images' grid.
+    simulation : Simulation
+    indices : iterable of int
+        Sample index of each image (seeds its noise through :func:`sample_seeds`).
+    stream : int
+        Stream (split) number of the seeds.
+
+    Returns
+    -------
+    numpy.ndarray, shape (b, num_angles, num_detectors), float32
+    """
+    seeds = [sample_seeds(simulation.seed, i, stream=stream)[1] for i in indices]
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))[:, None]
+    y = simulate(x, A, simulation.photons, seed=seeds, factor=simulation.factor,
+                 electronic_noise=simulation.electronic_noise, mu_max=simulation.mu_max)
+    return y[:, 0].numpy()
+
+
+def simulate_into(
+    writer: PairedWriter,
+    image_source: Callable[[int], np.ndarray],
+    *,
+    simulation: Simulation,
+    stream: int = 0,
+    batch_size: int = 16,
+    progress: Callable[[int], object] | None = None,
+) -> None:
+    """Fill an open :class:`~recon.data.hdf5.PairedWriter` with simulated pairs.
+
+    Parameters
+    ----------
+    writer : PairedWriter
+        Open writer; all its ``num_samples`` samples are written.
+    image_source : callable
+        ``image_source(i)`` returns ground truth ``i``, shape ``(nx, ny)``.
+    simulation : Simulation
+    stream : int
+        Seed stream (one per split).
+    batch_size : int
+        Images projected together (threads of the ray transform).
+    progress : callable, optional
+        Called with the number of samples finished after each batch.
+    """
+    A = RayTransform(writer.geometry)
+    for start in range(0, writer.num_samples, batch_size):
+        indices = range(start, min(start + batch_size, writer.num_samples))
+        images = np.stack([image_source(i) for i in indices])
+        writer.write(start, images, simulate_images(images, A, simulation, indices, stream=stream))
+        if progress is not None:
+            progress(len(indices))
+
+
+class PhantomDataset(PairedData):
+    """Phantom pairs generated on the fly, reproducibly (nothing on disk).
+
+    Sample ``i`` is the same in every epoch, process and worker: its phantom
+    and its noise are seeded by :func:`sample_seeds` ``(simulation.seed, i)``,
+    exactly as sample ``i`` of the train split of ``recon simulate``.
+
+    Parameters
+    ----------
+    geometry : Geometry
+        2D acquisition geometry.
+    num_samples : int
+        Length of the dataset.
+    phantom_name : {"ellipses", "shepp-logan", "forbild"}
+        Ground truth (only ``ellipses`` varies between samples).
+    simulation : Simulation
+        Dose and noise.
+    input_transform, cache_inputs, batch_size
+        As in :class:`~recon.data.datasets.PairedDataset`.
+
+    Examples
+    --------
+    >>> g = Geometry.parallel(image_size=64, num_angles=60, num_detectors=91)
+    >>> sinogram, image = PhantomDataset(g, 10)[3]
+    >>> tuple(sinogram.shape), tuple(image.shape)
+    ((1, 60, 91), (1, 64, 64))
+    """
+
+    def __init__(
+        self,
+        geometry: Geometry,
+        num_samples: int,
+        *,
+        phantom_name: PhantomName = "ellipses",
+        simulation: Simulation = Simulation(),
+        input_transform: InputTransform | None = None,
+        cache_inputs: str | os.PathLike | None = None,
+        batch_size: int = 16,
+    ) -> None:
+        self.geometry = geometry
+        self.num_samples = int(num_samples)
+        self.phantom_name = phantom_name
+        self.simulation = simulation
+        self._operator = RayTransform(geometry)
+        self.image = PhantomSource(phantom_name, geometry, simulation.seed)
+        self._setup_inputs(input_transform, cache_inputs, batch_size)
+
+    def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        image = self.image(index)
+        return simulate_images(image[None], self._operator, self.simulation, [index])[0], image
+
+    def source_id(self) -> str:
+        return f"phantoms:{self.phantom_name}:{self.num_samples}:{self.geometry.fingerprint()}:{self.simulation}"

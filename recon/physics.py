@@ -1,0 +1,385 @@
+"""Low-dose CT physics: LoDoPaB-CT's simulation recipe and the HU scale.
+
+Images are on LoDoPaB-CT's *normalised attenuation* scale: a pixel value
+``x`` stands for the linear attenuation coefficient ``mu = x * MU_MAX`` in
+1/m, so air is about 0.00025, water 0.2458 and the top of the CT window
+(3071 HU) is 1. Sinograms in post-log form are on the same scale: line
+integrals of ``x`` in metres, i.e. ``-log(I / I0) / MU_MAX``.
+
+Sparse view is a geometry, not an option: build ``A`` on
+``geometry.angle_subset(step)`` and :func:`simulate` draws only those angles
+(the noise-free data are exactly the matching rows of the full sinogram).
+
+References
+----------
+J. Leuschner, M. Schmidt, D. O. Baguer, P. Maass, "LoDoPaB-CT, a benchmark
+dataset for low-dose computed tomography reconstruction", Scientific Data 8,
+109 (2021).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from functools import lru_cache
+from typing import Literal, TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from recon.geometry import Geometry
+from recon.operators import RayTransform
+
+__all__ = [
+    "MU_WATER",
+    "MU_AIR",
+    "MU_MAX",
+    "LODOPAB_PHOTONS",
+    "LODOPAB_FINE_FACTOR",
+    "MIN_COUNTS",
+    "hu_to_normalized",
+    "normalized_to_hu",
+    "fine_geometry",
+    "upsample",
+    "line_integrals",
+    "add_noise",
+    "counts_to_post_log",
+    "simulate",
+    "make_generators",
+]
+
+#: Linear attenuation of water, 1/m (LoDoPaB-CT).
+MU_WATER = 20.0
+#: Linear attenuation of air, 1/m (LoDoPaB-CT).
+MU_AIR = 0.02
+#: Attenuation at the top of the 12-bit CT window, 3071 HU, in 1/m:
+#: ``mu(HU) = HU * (MU_WATER - MU_AIR) / 1000 + MU_WATER`` at HU = 3071,
+#: i.e. 81.35858 /m. Normalised attenuation is ``mu / MU_MAX``.
+MU_MAX = 3071 * (MU_WATER - MU_AIR) / 1000 + MU_WATER
+#: Photons per detector bin of LoDoPaB-CT's unattenuated beam.
+LODOPAB_PHOTONS = 4096
+#: LoDoPaB-CT simulated on a 1000 x 1000 grid for its 362 x 362 images.
+LODOPAB_FINE_FACTOR = 1000 / 362
+#: Zero photon counts are replaced by this value before the logarithm.
+MIN_COUNTS = 0.1
+
+Seed = int | Sequence[int] | torch.Generator | None
+ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
+
+
+def hu_to_normalized(hu: ArrayT, *, clip: bool = True) -> ArrayT:
+    """Hounsfield units to LoDoPaB's normalised attenuation.
+
+    Parameters
+    ----------
+    hu : numpy.ndarray or Tensor, any shape
+        CT numbers in HU (air -1000, water 0).
+    clip : bool
+        Clip to ``[0, 1]`` as LoDoPaB-CT does (HU above 3071 saturate).
+
+    Returns
+    -------
+    numpy.ndarray or Tensor, same shape
+        ``(hu * (MU_WATER - MU_AIR) / 1000 + MU_WATER) / MU_MAX``.
+
+    Examples
+    --------
+    >>> float(hu_to_normalized(np.array(3071.0)))
+    1.0
+    """
+    x = (hu * ((MU_WATER - MU_AIR) / 1000) + MU_WATER) / MU_MAX
+    if not clip:
+        return x
+    return x.clamp(0, 1) if isinstance(x, Tensor) else np.clip(x, 0, 1)
+
+
+def normalized_to_hu(x: ArrayT) -> ArrayT:
+    """Inverse of :func:`hu_to_normalized` (without clipping): normalised attenuation to HU.
+
+    Parameters
+    ----------
+    x : numpy.ndarray or Tensor, any shape
+        Normalised attenuation, ``mu / MU_MAX``.
+
+    Returns
+    -------
+    numpy.ndarray or Tensor, same shape
+        ``(x * MU_MAX - MU_WATER) * 1000 / (MU_WATER - MU_AIR)`` in HU.
+    """
+    return (x * MU_MAX - MU_WATER) * (1000 / (MU_WATER - MU_AIR))
+
+
+def fine_geometry(geometry: Geometry, factor: float) -> Geometry:
+    """The same acquisition on an image grid ``factor`` times finer.
+
+    Parameters
+    ----------
+    geometry : Geometry
+        A 2D geometry (parallel or fan).
+    factor : float
+        Grid refinement, ``>= 1``. The fine grid is the nearest one with
+        square pixels: ``n * m / g`` pixels along each axis, with ``g`` the
+        greatest common divisor of the sizes and ``m = round(factor * g)``;
+        for a square ``n x n`` grid that is ``round(n * factor)`` (LoDoPaB:
+        ``1000 / 362`` turns 362 into 1000).
+
+    Returns
+    -------
+    Geometry
+        Same domain, angles and detector; finer square pixels.
+
+    Raises
+    ------
+    ValueError
+        If ``factor < 1`` or the geometry is not 2D.
+    """
+    if geometry.ndim != 2:
+        raise ValueError(f"simulation needs a 2D geometry, got a {geometry.kind!r} one")
+    if not factor >= 1:
+        raise ValueError(f"factor: expected a grid refinement >= 1, got {factor}")
+    g = math.gcd(*geometry.image_shape)
+    m = max(g, int(round(factor * g)))
+    shape = tuple(n * m // g for n in geometry.image_shape)
+    return replace(geometry, image_shape=shape)
+
+
+def upsample(x: Tensor, shape: tuple[int, int]) -> Tensor:
+    """Bilinear up-sampling of images to a finer grid of the same domain.
+
+    Pixel centres are aligned as in ``skimage.transform.resize(order=1)``
+    (``align_corners=False``); the border value is repeated outside the grid.
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, C, nx, ny)
+    shape : (int, int)
+        Target ``(nx', ny')``.
+
+    Returns
+    -------
+    Tensor, shape (B, C, nx', ny')
+    """
+    if tuple(x.shape[-2:]) == tuple(shape):
+        return x
+    return F.interpolate(x, size=tuple(shape), mode="bilinear", align_corners=False)
+
+
+def line_integrals(
+    x: Tensor,
+    A: RayTransform,
+    *,
+    factor: float = LODOPAB_FINE_FACTOR,
+    mu_max: float = MU_MAX,
+) -> Tensor:
+    """Noise-free line integrals of the attenuation ``mu = x * mu_max``.
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, C, nx, ny), float32
+        Normalised attenuation on ``A.geometry``'s grid, x-first.
+    A : RayTransform
+        The operator of the reconstruction grid; only its geometry,
+        projector and thread count are used (the projection runs on a
+        cached operator of the fine grid).
+    factor : float
+        Project on a grid ``factor`` times finer (bilinear up-sampling), to
+        avoid the inverse crime; 1 projects on ``A``'s own grid.
+    mu_max : float
+        Attenuation of normalised value 1, in 1/m.
+
+    Returns
+    -------
+    Tensor, shape (B, C, num_angles, num_detectors), float32
+        Dimensionless ``integral mu dl`` per bin (``exp(-p)`` is the
+        transmitted fraction).
+    """
+    fine = fine_geometry(A.geometry, factor)
+    A._check(x, A.domain_shape, "image")
+    return _operator(fine, A.projector, A.num_threads)(upsample(x * mu_max, fine.image_shape))
+
+
+@lru_cache(maxsize=4)
+def _operator(geometry: Geometry, projector: str, num_threads: int | None) -> RayTransform:
+    """The simulation's projector, kept for the process's lifetime.
+
+    Reused across batches, and never freed while an interrupted batch may
+    still be projecting on the thread pool (a Ctrl-C during a projection).
+    """
+    return RayTransform(geometry, projector=projector, num_threads=num_threads)
+
+
+def make_generators(seed: Seed, batch: int, device: torch.device) -> list[torch.Generator | None]:
+    """One generator per draw: a shared one, or one per sample for a sequence of seeds.
+
+    Parameters
+    ----------
+    seed : int, sequence of int, torch.Generator or None
+        ``None`` uses torch's global generator (``torch.manual_seed``); an int
+        seeds one generator for the batch; a sequence gives sample ``b`` its
+        own generator seeded with ``seed[b]`` (results then do not depend on
+        how samples are batched).
+    batch : int
+        Batch size ``B``.
+    device : torch.device
+        Device of the generators.
+
+    Returns
+    -------
+    list
+        ``[g]`` for a shared stream (or ``[None]`` for the global one), or ``B``
+        generators.
+    """
+    if seed is None or isinstance(seed, torch.Generator):
+        return [seed]
+    if isinstance(seed, (int, np.integer)):
+        return [torch.Generator(device=device).manual_seed(int(seed))]
+    seeds = [int(s) for s in seed]
+    if len(seeds) != batch:
+        raise ValueError(f"seed: expected one seed per sample ({batch}), got {len(seeds)}")
+    return [torch.Generator(device=device).manual_seed(s) for s in seeds]
+
+
+def _draw(expected_counts: Tensor, generator: torch.Generator | None, electronic_noise: float) -> Tensor:
+    counts = torch.poisson(expected_counts, generator=generator)
+    if electronic_noise > 0:
+        noise = torch.randn(
+            expected_counts.shape, generator=generator, dtype=counts.dtype, device=counts.device
+        )
+        counts = counts + electronic_noise * noise
+    return counts
+
+
+def add_noise(
+    integrals: Tensor,
+    *,
+    photons: float = LODOPAB_PHOTONS,
+    seed: Seed = None,
+    electronic_noise: float = 0.0,
+) -> Tensor:
+    """Photon counts of a transmission scan: Poisson, plus optional electronic noise.
+
+    Parameters
+    ----------
+    integrals : Tensor, shape (B, ...)
+        Noise-free ``integral mu dl`` per bin (see :func:`line_integrals`).
+    photons : float
+        ``N0``, expected photons per bin without an object (the dose).
+    seed : int, sequence of int, torch.Generator or None
+        Source of randomness; see :func:`make_generators`.
+    electronic_noise : float
+        Standard deviation, in photons, of additive Gaussian detector noise.
+
+    Returns
+    -------
+    Tensor, same shape, float32
+        ``Poisson(N0 exp(-p)) + electronic_noise * N(0, 1)``; raw counts, so
+        they may be 0 (and negative with electronic noise).
+    """
+    if not photons > 0:
+        raise ValueError(f"photons: expected a positive count per bin, got {photons}")
+    if electronic_noise < 0:
+        raise ValueError(f"electronic_noise: expected a standard deviation >= 0, got {electronic_noise}")
+    expected = photons * torch.exp(-integrals.detach().float())
+    generators = make_generators(seed, len(expected), expected.device)
+    if len(generators) == 1:
+        return _draw(expected, generators[0], electronic_noise)
+    return torch.stack([_draw(e, g, electronic_noise) for e, g in zip(expected, generators)])
+
+
+def counts_to_post_log(counts: Tensor, *, photons: float = LODOPAB_PHOTONS, mu_max: float = MU_MAX) -> Tensor:
+    """LoDoPaB's log step: ``-log(max(counts, 0.1) / N0) / mu_max``.
+
+    Counts below :data:`MIN_COUNTS` (zero counts, or non-positive ones with
+    electronic noise) become 0.1 first, so the largest value is
+    ``log(N0 / 0.1) / mu_max`` (0.1305 for LoDoPaB).
+
+    Parameters
+    ----------
+    counts : Tensor, any shape
+        Photon counts per bin.
+    photons : float
+        ``N0`` of the scan.
+    mu_max : float
+        Attenuation of normalised value 1, in 1/m.
+
+    Returns
+    -------
+    Tensor, same shape, float32
+        Post-log sinogram on the normalised attenuation scale (metres).
+    """
+    counts = torch.where(counts < MIN_COUNTS, torch.full_like(counts, MIN_COUNTS), counts)
+    return (-torch.log(counts / photons) / mu_max).float()
+
+
+def simulate(
+    x: Tensor,
+    A: RayTransform,
+    photons: float = LODOPAB_PHOTONS,
+    *,
+    seed: Seed = None,
+    factor: float = LODOPAB_FINE_FACTOR,
+    electronic_noise: float = 0.0,
+    output: Literal["post-log", "counts"] = "post-log",
+    mu_max: float = MU_MAX,
+) -> Tensor:
+    """Noisy low-dose sinograms by LoDoPaB-CT's recipe.
+
+    Parameters
+    ----------
+    x : Tensor, shape (B, C, nx, ny), float32
+        Ground truth on the normalised attenuation scale ([0, 1]), x-first, on
+        ``A.geometry``'s grid. CPU or CUDA.
+    A : RayTransform
+        Operator of the reconstruction grid; its geometry sets the angles (an
+        ``angle_subset`` geometry simulates sparse view) and the detector.
+    photons : float
+        ``N0``, photons per bin of the unattenuated beam; LoDoPaB: 4096.
+        Lower is lower dose.
+    seed : int, sequence of int, torch.Generator or None
+        Source of randomness; the same seed gives the same bytes. A sequence
+        gives each sample its own seed (batch-independent); ``None`` uses
+        torch's global generator.
+    factor : float
+        Simulate on a grid ``factor`` times finer than ``A``'s (LoDoPaB:
+        1000/362); 1 reuses ``A`` (the "inverse crime").
+    electronic_noise : float
+        Standard deviation, in photons, of additive Gaussian detector noise
+        (LoDoPaB: 0).
+    output : {"post-log", "counts"}
+        Post-log sinogram on the image's normalised scale, or the raw
+        pre-log photon counts.
+    mu_max : float
+        Attenuation of normalised value 1, in 1/m.
+
+    Returns
+    -------
+    Tensor, shape (B, C, num_angles, num_detectors), float32
+        ``-log(max(counts, 0.1) / N0) / mu_max`` with
+        ``counts ~ Poisson(N0 exp(-mu_max * A_fine up(x))) + electronic noise``;
+        or ``counts`` itself when ``output="counts"``.
+
+    Notes
+    -----
+    ``A_fine`` is the ray transform of the same acquisition on the finer grid
+    and ``up`` bilinear interpolation, as LoDoPaB-CT did on a 1000 x 1000 grid
+    for its 362 x 362 images. Passing the counts of ``output="counts"`` to
+    :func:`counts_to_post_log` gives the post-log output of the same seed.
+
+    Examples
+    --------
+    >>> import torch, recon
+    >>> A = recon.RayTransform(recon.Geometry.parallel(image_size=32, num_angles=20, num_detectors=45))
+    >>> y = simulate(torch.full((1, 1, 32, 32), 0.2), A, photons=1000, seed=0)
+    >>> tuple(y.shape)
+    (1, 1, 20, 45)
+    """
+    if output not in ("post-log", "counts"):
+        raise ValueError(f"output: expected 'post-log' or 'counts', got {output!r}")
+    integrals = line_integrals(x, A, factor=factor, mu_max=mu_max)
+    counts = add_noise(integrals, photons=photons, seed=seed, electronic_noise=electronic_noise)
+    if output == "counts":
+        return counts
+    return counts_to_post_log(counts, photons=photons, mu_max=mu_max)

@@ -1,0 +1,231 @@
+"""Safe checkpoints: trained models (safetensors + JSON) and training states.
+
+A **model checkpoint** is one safetensors file: the weights as tensors and, in
+its header, JSON metadata -- format, model name, constructor arguments
+(geometry included), the physics of the training data, the training
+configuration and recon's version. A **training state** (for exact resume)
+is a ``torch.save`` file of tensors and plain values only, read with
+``torch.load(weights_only=True)``.
+
+Neither loader ever unpickles arbitrary objects: a file from a stranger
+cannot run code. A pickle, a ``torch.save`` archive of objects or anything
+else is refused with :class:`UnsafeCheckpointError` or ``ValueError``.
+Files are written to a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from recon.data.hdf5 import atomic_path
+from recon.models import Reconstructor, build_model
+from recon.models.base import CpuBackend, to_json_value
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "WEIGHTS_DIR",
+    "UnsafeCheckpointError",
+    "save_model",
+    "load_model",
+    "read_metadata",
+    "resolve_checkpoint",
+    "save_training_state",
+    "load_training_state",
+]
+
+FORMAT = "recon-model"
+FORMAT_VERSION = 1
+#: Shipped weights: ``load_model("lpd-small")`` reads ``WEIGHTS_DIR / "lpd-small.safetensors"``.
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+SUFFIX = ".safetensors"
+_METADATA_KEY = "recon"
+_RESERVED = ("format", "format_version", "model", "config", "code_version")
+
+
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint that could run code when loaded (a pickle); it is never opened."""
+
+
+def _code_version() -> str:
+    import recon
+
+    return recon.__version__
+
+
+def save_model(model: Reconstructor, path: str | os.PathLike, *, extra_metadata: Mapping[str, Any] | None = None,
+               overwrite: bool = False) -> Path:
+    """Write a model checkpoint (safetensors weights + JSON metadata), atomically.
+
+    Parameters
+    ----------
+    model : Reconstructor
+        A registered model (a ``DistributedDataParallel`` wrapper is unwrapped).
+    path : path-like
+        Output file, conventionally ``*.safetensors``.
+    extra_metadata : mapping, optional
+        More JSON entries, e.g. ``{"physics": {...}, "training": {...}}``;
+        the keys ``format``, ``format_version``, ``model``, ``config`` and
+        ``code_version`` are recon's own.
+    overwrite : bool
+        Replace an existing file; otherwise ``FileExistsError``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    from safetensors.torch import save_file
+
+    model = getattr(model, "module", model)
+    if not isinstance(model, Reconstructor) or not model.name:
+        raise TypeError(f"model: expected a registered recon Reconstructor, got {type(model).__name__}")
+    extra = to_json_value(dict(extra_metadata or {}), "extra_metadata")
+    clashes = sorted(set(extra) & set(_RESERVED))
+    if clashes:
+        raise ValueError(f"extra_metadata: the keys {clashes} are reserved for recon's own metadata")
+    metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.name,
+                "config": model.config, "code_version": _code_version(), **extra}
+    tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
+    with atomic_path(path, overwrite=overwrite) as temporary:
+        save_file(tensors, temporary, metadata={_METADATA_KEY: json.dumps(metadata)})
+    return Path(path)
+
+
+def resolve_checkpoint(path_or_name: str | os.PathLike) -> Path:
+    """The file of a checkpoint path or of a shipped model name such as ``"lpd-small"``."""
+    path = Path(path_or_name)
+    if path.exists():
+        if path.is_dir():
+            raise IsADirectoryError(f"{path}: expected a checkpoint file, got a folder")
+        return path
+    name = str(path_or_name)
+    if os.sep in name or "/" in name or name.endswith(SUFFIX):
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    shipped = WEIGHTS_DIR / f"{name}{SUFFIX}"
+    if shipped.is_file():
+        return shipped
+    available = sorted(p.name[: -len(SUFFIX)] for p in WEIGHTS_DIR.glob(f"*{SUFFIX}"))
+    holds = f"it holds {available}" if available else "none are installed yet"
+    raise FileNotFoundError(
+        f"{name!r}: neither a checkpoint file nor the name of shipped weights in {WEIGHTS_DIR} ({holds})"
+    )
+
+
+def _refuse_unsafe(path: Path) -> None:
+    """Raise if ``path`` starts like a pickle or a ``torch.save`` (zip) archive, not like safetensors."""
+    with open(path, "rb") as file:
+        head = file.read(9)
+    if head[8:9] == b"{":  # safetensors: an 8-byte header length, then the JSON header
+        return
+    if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04":
+        raise UnsafeCheckpointError(
+            f"{path}: this is a pickle or torch.save file, which could run code when loaded; "
+            "recon reads model checkpoints only in its safetensors format and refuses to unpickle it"
+        )
+
+
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    _refuse_unsafe(path)
+    try:
+        with safe_open(path, framework="pt") as file:
+            header = file.metadata() or {}
+        tensors = load_file(path)
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ValueError(f"{path}: not a readable recon checkpoint (safetensors): {error}") from None
+    try:
+        metadata = json.loads(header[_METADATA_KEY])
+    except (KeyError, ValueError):
+        raise ValueError(f"{path}: a safetensors file without recon's metadata, not a recon checkpoint") from None
+    if metadata.get("format") != FORMAT or metadata.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: expected format {FORMAT!r} version {FORMAT_VERSION}, got "
+            f"{metadata.get('format')!r} version {metadata.get('format_version')!r}"
+        )
+    return tensors, metadata
+
+
+def read_metadata(path_or_name: str | os.PathLike) -> dict[str, Any]:
+    """The JSON metadata of a model checkpoint (model, config, geometry, physics, training, version)."""
+    return _read(resolve_checkpoint(path_or_name))[1]
+
+
+def load_model(path_or_name: str | os.PathLike, *, cpu_backend: CpuBackend | None = None,
+               device: torch.device | str = "cpu") -> Reconstructor:
+    """Rebuild a trained model, with its geometry, from a checkpoint.
+
+    Parameters
+    ----------
+    path_or_name : path-like or str
+        A file written by :func:`save_model`, or the name of shipped weights
+        (``"lpd-small"`` ...) under :data:`WEIGHTS_DIR`.
+    cpu_backend : {"threads", "sparse", "auto"}, optional
+        Override the operator's CPU backend recorded in the checkpoint.
+    device : torch.device or str
+
+    Returns
+    -------
+    Reconstructor
+        In evaluation mode, ready for ``model(y) -> x``; its checkpoint
+        metadata is ``model.metadata``.
+
+    Raises
+    ------
+    UnsafeCheckpointError
+        The file is a pickle (it is not opened as one).
+    ValueError
+        Not a recon checkpoint, or weights that do not fit the recorded model.
+    FileNotFoundError
+        No such file and no shipped weights of that name.
+
+    Examples
+    --------
+    >>> model = load_model("runs/lpd/best.safetensors")  # doctest: +SKIP
+    >>> x = model(y)  # (B, 1, A, D) -> (B, 1, nx, ny)  # doctest: +SKIP
+    """
+    path = resolve_checkpoint(path_or_name)
+    tensors, metadata = _read(path)
+    config = dict(metadata["config"])
+    if cpu_backend is not None:
+        config["cpu_backend"] = cpu_backend
+    model = build_model(metadata["model"], **config)
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as error:
+        raise ValueError(f"{path}: weights do not fit model {metadata['model']!r}: {error}") from None
+    model.metadata = metadata
+    return model.to(device).eval()
+
+
+def save_training_state(state: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Write a training state (tensors and plain values only), atomically, replacing ``path``."""
+    with atomic_path(path, overwrite=True) as temporary:
+        torch.save(dict(state), temporary)
+    return Path(path)
+
+
+def load_training_state(path: str | os.PathLike, *, map_location: torch.device | str = "cpu") -> dict[str, Any]:
+    """Read :func:`save_training_state`'s file without unpickling arbitrary objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no training state to resume from")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        culprit = [line.strip() for line in str(error).splitlines() if line.strip().startswith("Unsupported")]
+        raise UnsafeCheckpointError(
+            f"{path}: refused, it holds objects other than tensors and plain values, and unpickling "
+            f"them could run code ({culprit[0] if culprit else 'not a plain training state'})"
+        ) from None
+    except Exception as error:  # torch raises many kinds for foreign or truncated files
+        raise ValueError(f"{path}: not a readable training state: {error}") from None

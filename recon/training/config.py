@@ -1,0 +1,254 @@
+"""Training configuration: frozen dataclasses read from YAML, with ``key=value`` overrides.
+
+A protocol file (``experiments/*.yaml``) looks like::
+
+    model: lpd
+    model_args: {iterations: 10, initialization: fbp}
+    geometry: {preset: parallel, image_size: 128, num_angles: 360, num_detectors: 183}
+    data: {source: phantoms, train_samples: 2048, validation_samples: 64, photons: 4096}
+    epochs: 20
+    batch_size: 8
+    learning_rate: 1.0e-4
+    output_dir: outputs/lpd_small
+
+Every key of :class:`TrainingConfig` and :class:`DataConfig` may appear;
+unknown keys are errors, not silently ignored. ``inherit: other.yaml`` (a
+path relative to the file) reads that file first and lays this one over it,
+section by section, so a protocol (geometry, physics, data) is written once
+and shared by the models trained on it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import yaml
+
+from recon.geometry import Geometry
+from recon.models.base import CpuBackend
+
+__all__ = ["DataConfig", "TrainingConfig", "load_config", "apply_overrides", "build_geometry"]
+
+DataSource = Literal["phantoms", "hdf5", "lodopab"]
+Device = Literal["auto", "cpu", "cuda"]
+_PRESETS = ("parallel", "fan", "lodopab")
+
+
+def _check_choice(name: str, value: Any, options: type) -> None:
+    if value not in get_args(options):
+        raise ValueError(f"{name}: expected one of {get_args(options)}, got {value!r}")
+
+
+def _check_positive(**values: float | None) -> None:
+    for name, value in values.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise ValueError(f"{name}: expected a positive number, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    """Where the training and validation pairs come from.
+
+    Parameters
+    ----------
+    source : {"phantoms", "hdf5", "lodopab"}
+        ``phantoms``: simulated on the fly, reproducibly (train with ``seed``,
+        validation with ``seed + 1``); ``hdf5``: recon paired files ``train``
+        and ``validation``; ``lodopab``: the folder ``train`` in LoDoPaB-CT's
+        layout (parts ``train`` and ``validation``).
+    train, validation : str, optional
+        Paths (see ``source``).
+    train_samples, validation_samples : int, optional
+        Number of samples; required for phantoms, else a limit (the first ones).
+    phantom : {"ellipses", "shepp-logan", "forbild"}
+        Phantom family of ``source="phantoms"``.
+    photons : float
+        Photons per detector bin of the simulation (LoDoPaB-CT: 4096).
+    seed : int
+        Root seed of the simulated samples.
+    """
+
+    source: DataSource = "phantoms"
+    train: str | None = None
+    validation: str | None = None
+    train_samples: int | None = None
+    validation_samples: int | None = None
+    phantom: str = "ellipses"
+    photons: float = 4096
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_choice("data.source", self.source, DataSource)
+        _check_positive(**{"data.train_samples": self.train_samples,
+                           "data.validation_samples": self.validation_samples, "data.photons": self.photons})
+        if self.source == "phantoms" and (self.train_samples is None or self.validation_samples is None):
+            raise ValueError("data: phantoms need train_samples and validation_samples")
+        if self.source == "hdf5" and (self.train is None or self.validation is None):
+            raise ValueError("data: source 'hdf5' needs the paths train and validation")
+        if self.source == "lodopab" and self.train is None:
+            raise ValueError("data: source 'lodopab' needs train, the LoDoPaB folder")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingConfig:
+    """Everything that defines a training run (recorded in its checkpoints).
+
+    Parameters
+    ----------
+    model : str
+        Registered model name (see :data:`recon.models.MODELS`).
+    model_args : dict
+        Constructor arguments of the model, besides ``geometry`` and ``cpu_backend``.
+    geometry : dict, optional
+        ``{"preset": "parallel" | "fan" | "lodopab", **arguments}`` for the
+        :class:`~recon.Geometry` class method, or a ``Geometry.to_dict()``.
+        Required for phantoms; for files it defaults to (and must equal) theirs.
+    data : DataConfig
+    epochs : int
+    batch_size : int
+        Global batch: split evenly over the processes of a distributed run.
+    learning_rate, min_learning_rate : float
+        Adam's rate, annealed by a cosine over all steps down to the minimum.
+    weight_decay : float
+    grad_clip_norm : float, optional
+        Clip the global gradient norm to this; ``None`` disables clipping.
+    mixed_precision : bool
+        float16 autocast and gradient scaling; takes effect on CUDA only.
+    seed : int
+        Seeds model initialisation and data order.
+    num_workers : int
+        ``DataLoader`` worker processes per training process.
+    cpu_backend : {"threads", "sparse", "auto"}
+        Ray-transform backend on CPU (``sparse`` is fastest for small geometries).
+    device : {"auto", "cpu", "cuda"}
+    output_dir : str
+        Folder of checkpoints and logs.
+    state_every : int, optional
+        Also write the training state every this many steps, so that a run
+        resumes inside a long epoch; by default only after every epoch.
+    progress : bool
+        Show a progress bar (rank 0 only).
+    """
+
+    model: str
+    model_args: dict[str, Any] = field(default_factory=dict)
+    geometry: dict[str, Any] | None = None
+    data: DataConfig
+    epochs: int = 10
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    min_learning_rate: float = 0.0
+    weight_decay: float = 0.0
+    grad_clip_norm: float | None = 1.0
+    mixed_precision: bool = True
+    seed: int = 0
+    num_workers: int = 0
+    cpu_backend: CpuBackend = "sparse"
+    device: Device = "auto"
+    output_dir: str = "outputs/train"
+    state_every: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        _check_positive(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                        grad_clip_norm=self.grad_clip_norm, state_every=self.state_every)
+        if not isinstance(self.epochs, int) or not isinstance(self.batch_size, int):
+            raise ValueError(f"epochs, batch_size: expected integers, got {self.epochs!r}, {self.batch_size!r}")
+        if self.min_learning_rate < 0 or self.weight_decay < 0 or self.num_workers < 0:
+            raise ValueError("min_learning_rate, weight_decay, num_workers: expected non-negative values")
+        _check_choice("cpu_backend", self.cpu_backend, CpuBackend)
+        _check_choice("device", self.device, Device)
+        reserved = {"geometry", "cpu_backend"} & set(self.model_args)
+        if reserved:
+            raise ValueError(f"model_args: {sorted(reserved)} are set by the training config itself")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (the inverse of :meth:`from_dict`)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingConfig:
+        """Build from nested dicts; unknown keys raise ``ValueError`` naming them."""
+        _check_keys(data, cls, "config")
+        data = dict(data)
+        data_section = data.get("data") or {}
+        if not isinstance(data_section, dict):
+            raise ValueError(f"data: expected a mapping, got {data_section!r}")
+        _check_keys(data_section, DataConfig, "data")
+        data["data"] = DataConfig(**data_section)
+        if "model" not in data:
+            raise ValueError("config: missing the required key 'model'")
+        return cls(**data)
+
+
+def _check_keys(data: Any, cls: type, where: str) -> None:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown keys {unknown}; expected some of {sorted(known)}")
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of nested ``data`` with ``"a.b=value"`` overrides applied (values parsed as YAML)."""
+    result = yaml.safe_load(yaml.safe_dump(data))
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set: expected key=value (e.g. epochs=5 or data.seed=1), got {override!r}")
+        *parents, leaf = key.strip().split(".")
+        node = result
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"--set {override!r}: {part!r} is not a section")
+        node[leaf] = yaml.safe_load(text)
+    return result
+
+
+def _merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``layer`` laid over it; nested mappings merge key by key."""
+    merged = dict(base)
+    for key, value in layer.items():
+        both_mappings = isinstance(value, dict) and isinstance(merged.get(key), dict)
+        merged[key] = _merge(merged[key], value) if both_mappings else value
+    return merged
+
+
+def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A YAML mapping with its ``inherit`` chain resolved."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such config file")
+    if path.resolve() in chain:
+        raise ValueError(f"{path}: inherits from itself through {[str(p) for p in chain]}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
+    parent = data.pop("inherit", None)
+    if parent is None:
+        return data
+    return _merge(_read_yaml(path.parent / str(parent), (*chain, path.resolve())), data)
+
+
+def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainingConfig:
+    """Read a YAML protocol file (and what it inherits) and apply ``key=value`` overrides."""
+    return TrainingConfig.from_dict(apply_overrides(_read_yaml(Path(path)), overrides))
+
+
+def build_geometry(description: dict[str, Any]) -> Geometry:
+    """A Geometry from ``{"preset": ..., **arguments}`` or from a ``Geometry.to_dict()``."""
+    description = dict(description)
+    preset = description.pop("preset", None)
+    if preset is None:
+        return Geometry.from_dict(description)
+    if preset not in _PRESETS:
+        raise ValueError(f"geometry.preset: expected one of {_PRESETS}, got {preset!r}")
+    return getattr(Geometry, preset)(**description)

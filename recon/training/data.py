@@ -1,0 +1,81 @@
+"""The training and validation datasets of a :class:`~recon.training.config.TrainingConfig`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from torch.utils.data import Dataset, Subset
+
+from recon.geometry import Geometry
+from recon.training.config import TrainingConfig, build_geometry
+
+__all__ = ["TrainingData", "build_datasets"]
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Paired datasets of ``(sinogram (1, A, D), image (1, nx, ny))`` and what they are.
+
+    Attributes
+    ----------
+    geometry : Geometry
+    train, validation : torch.utils.data.Dataset
+    physics : dict
+        How the sinograms were made (recorded in checkpoints).
+    """
+
+    geometry: Geometry
+    train: Dataset
+    validation: Dataset
+    physics: dict[str, Any]
+
+
+def _limit(dataset: Dataset, count: int | None) -> Dataset:
+    return dataset if count is None or count >= len(dataset) else Subset(dataset, range(count))
+
+
+def _check_geometry(config: TrainingConfig, found: Geometry, what: str) -> None:
+    if config.geometry is not None and build_geometry(config.geometry) != found:
+        raise ValueError(f"geometry: the config's geometry differs from that of {what}; remove it or match it")
+
+
+def build_datasets(config: TrainingConfig) -> TrainingData:
+    """Open or generate the datasets that ``config.data`` describes.
+
+    Phantoms are simulated on the fly (train with ``data.seed``, validation
+    with ``data.seed + 1``); files are opened lazily, so the datasets can
+    go to ``DataLoader`` workers.
+    """
+    data = config.data
+    if data.source == "phantoms":
+        from recon.data.simulated import PhantomDataset, Simulation
+
+        if config.geometry is None:
+            raise ValueError("geometry: phantoms need a geometry in the config")
+        geometry = build_geometry(config.geometry)
+        train_simulation = Simulation(photons=data.photons, seed=data.seed)
+        validation_simulation = Simulation(photons=data.photons, seed=data.seed + 1)
+        train = PhantomDataset(geometry, data.train_samples, phantom_name=data.phantom,
+                               simulation=train_simulation)
+        validation = PhantomDataset(geometry, data.validation_samples, phantom_name=data.phantom,
+                                    simulation=validation_simulation)
+        physics = {"source": "phantoms", "phantom": data.phantom, **train_simulation.to_dict()}
+        return TrainingData(geometry, train, validation, physics)
+    if data.source == "hdf5":
+        from recon.data.datasets import PairedDataset
+
+        train, validation = PairedDataset(data.train), PairedDataset(data.validation)
+        if validation.geometry != train.geometry:
+            raise ValueError(f"{data.validation}: its geometry differs from that of {data.train}")
+        physics = {"source": "hdf5", "file": str(data.train), **train.physics}
+    else:
+        from recon.data.lodopab import LoDoPaB
+        from recon.physics import LODOPAB_FINE_FACTOR, LODOPAB_PHOTONS, MU_MAX
+
+        train, validation = LoDoPaB(data.train, "train"), LoDoPaB(data.train, "validation")
+        physics = {"source": "lodopab", "folder": str(data.train), "photons": LODOPAB_PHOTONS,
+                   "factor": LODOPAB_FINE_FACTOR, "mu_max": MU_MAX}
+    _check_geometry(config, train.geometry, data.train)
+    return TrainingData(train.geometry, _limit(train, data.train_samples),
+                        _limit(validation, data.validation_samples), physics)

@@ -1,0 +1,337 @@
+"""Supervised training of a reconstructor on paired data, single-process or distributed.
+
+Adam with a cosine learning-rate schedule over all steps, mean squared error
+against the ground truth, validation PSNR/SSIM after every epoch, and in
+``output_dir`` (written by rank 0 only):
+
+``last.safetensors``, ``best.safetensors``
+    Model checkpoints (:func:`~recon.training.checkpoint.save_model`) after
+    the latest epoch and the epoch of the best validation PSNR.
+``state.pt``
+    The training state after the latest epoch (and every ``state_every``
+    steps, if set) -- weights, optimiser, scheduler, gradient scaler, the
+    random generators, epoch and step -- read with
+    ``torch.load(weights_only=True)``. ``resume=True`` continues from it
+    exactly, inside an epoch too: the next steps give the same losses as a
+    run that was never interrupted.
+``steps.csv``, ``epochs.csv`` (and ``tensorboard/`` when installed)
+    Loss per step; train loss, validation PSNR/SSIM and time per epoch.
+
+A non-finite loss (or gradient, without mixed precision) stops training
+with :class:`TrainingDiverged`; the files of the last completed epoch stay
+as they were.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, Sampler, Subset
+from torch.utils.data.distributed import DistributedSampler
+
+from recon.models import build_model
+from recon.training.checkpoint import load_training_state, save_model, save_training_state
+from recon.training.config import TrainingConfig
+from recon.training.data import build_datasets
+from recon.training.distributed import all_reduce_sum, setup_distributed, teardown_distributed, wrap_model
+from recon.training.logs import MetricsLog
+from recon.training.seeding import rng_state, seed_everything, set_rng_state
+
+__all__ = ["Trainer", "TrainingDiverged", "TrainingResult", "train", "STATE_FILE", "LAST_FILE", "BEST_FILE"]
+
+STATE_FILE = "state.pt"
+LAST_FILE = "last.safetensors"
+BEST_FILE = "best.safetensors"
+#: Config keys that may change when resuming (they do not affect the results).
+_RESUMABLE_CHANGES = ("progress", "num_workers", "device", "output_dir", "state_every")
+
+
+class _SkippingSampler(Sampler[int]):
+    """A sampler that leaves out the first ``skip`` indices of its base (to resume inside an epoch)."""
+
+    def __init__(self, base: Sampler[int]) -> None:
+        self.base = base
+        self.skip = 0
+
+    def __iter__(self) -> Iterator[int]:
+        return itertools.islice(iter(self.base), self.skip, None)
+
+    def __len__(self) -> int:
+        return len(self.base) - self.skip
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss (or the gradient) became NaN or infinite; training stopped."""
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What a finished run left behind.
+
+    Attributes
+    ----------
+    epochs, steps : int
+        Completed epochs and optimiser steps.
+    best_psnr : float
+        Best mean validation PSNR, dB.
+    output_dir : pathlib.Path
+    """
+
+    epochs: int
+    steps: int
+    best_psnr: float
+    output_dir: Path
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.output_dir / BEST_FILE
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.output_dir / LAST_FILE
+
+
+class Trainer:
+    """Train the model that a :class:`~recon.training.config.TrainingConfig` describes.
+
+    Parameters
+    ----------
+    config : TrainingConfig
+    resume : bool
+        Continue from ``output_dir/state.pt`` (which must exist). Without it,
+        an ``output_dir`` holding a training state is an error, never overwritten.
+
+    Examples
+    --------
+    >>> config = load_config("experiments/lpd_small.yaml", ["epochs=1"])  # doctest: +SKIP
+    >>> result = Trainer(config).fit()  # doctest: +SKIP
+    """
+
+    def __init__(self, config: TrainingConfig, *, resume: bool = False) -> None:
+        self.config = config
+        self.context = context = setup_distributed(config.device)
+        try:
+            self._build(resume)
+        except BaseException:
+            teardown_distributed(context)
+            raise
+
+    # ------------------------------------------------------------------ setup
+    def _build(self, resume: bool) -> None:
+        config, context = self.config, self.context
+        if config.batch_size % context.world_size:
+            raise ValueError(f"batch_size: expected a multiple of the {context.world_size} processes, "
+                             f"got {config.batch_size}")
+        seed_everything(config.seed)
+        data = build_datasets(config)
+        self.physics = data.physics
+        self.model = build_model(config.model, geometry=data.geometry, cpu_backend=config.cpu_backend,
+                                 **config.model_args).to(context.device)
+        self.model.scale()  # ||A|| once, before the processes share their buffers
+        self.network = wrap_model(self.model, context)
+        per_process = config.batch_size // context.world_size
+        self.sampler = DistributedSampler(data.train, num_replicas=context.world_size, rank=context.rank,
+                                          shuffle=True, seed=config.seed, drop_last=True)
+        cuda = context.device.type == "cuda"
+        self.batches = _SkippingSampler(self.sampler)
+        self.loader = DataLoader(data.train, batch_size=per_process, sampler=self.batches, drop_last=True,
+                                 num_workers=config.num_workers, pin_memory=cuda)
+        self.steps_per_epoch = len(self.loader)
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"batch_size: {config.batch_size} is more than the {len(data.train)} training samples")
+        shard = Subset(data.validation, range(context.rank, len(data.validation), context.world_size))
+        self.validation_loader = DataLoader(shard, batch_size=per_process, num_workers=config.num_workers)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate,
+                                          weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.optimizer, T_max=config.epochs * self.steps_per_epoch, eta_min=config.min_learning_rate)
+        self.mixed_precision = config.mixed_precision and cuda
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.mixed_precision)
+        self.epoch = 0
+        self.step = 0
+        self.best_psnr = -math.inf
+        self.epoch_loss = 0.0  # sum of this epoch's step losses so far
+        self.epoch_rng = rng_state()  # the generators when this epoch began
+        self.output_dir = Path(config.output_dir)
+        state_path = self.output_dir / STATE_FILE
+        if resume:
+            self._restore(load_training_state(state_path))  # on the CPU, where the RNG states belong
+        elif state_path.exists():
+            raise FileExistsError(f"{self.output_dir}: holds a training run; resume it (--resume) "
+                                  "or choose another output_dir")
+        self.log = None
+        if context.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            self.log = MetricsLog(self.output_dir, resume_step=self.step if resume else None)
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng": rng_state(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_psnr": self.best_psnr,
+            "epoch_loss": self.epoch_loss,
+            "epoch_rng": self.epoch_rng,
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        saved, current = dict(state["config"]), self.config.to_dict()
+        changed = sorted(key for key in current
+                         if key not in _RESUMABLE_CHANGES and saved.get(key) != current[key])
+        if changed:
+            raise ValueError(f"{self.output_dir}: cannot resume with a different config; changed: {changed}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+        self.epoch, self.step, self.best_psnr = state["epoch"], state["step"], state["best_psnr"]
+        self.epoch_loss, self.epoch_rng = state["epoch_loss"], state["epoch_rng"]
+
+    # --------------------------------------------------------------- training
+    def fit(self) -> TrainingResult:
+        """Train until ``config.epochs`` epochs are complete.
+
+        Raises
+        ------
+        TrainingDiverged
+            On a non-finite loss; the checkpoints of the last epoch are kept.
+        """
+        try:
+            while self.epoch < self.config.epochs:
+                start = time.perf_counter()
+                train_loss = self._train_epoch()
+                psnr, ssim = self.validate()
+                self.epoch += 1
+                self._end_epoch({"epoch": self.epoch, "step": self.step, "train_loss": train_loss,
+                                 "validation_psnr": psnr, "validation_ssim": ssim,
+                                 "seconds": round(time.perf_counter() - start, 3)})
+        finally:
+            self.close()
+        return TrainingResult(self.epoch, self.step, self.best_psnr, self.output_dir)
+
+    def _train_epoch(self) -> float:
+        from tqdm.auto import tqdm
+
+        self.network.train()
+        self.sampler.set_epoch(self.epoch)
+        done = self.step - self.epoch * self.steps_per_epoch  # batches of this epoch trained before a resume
+        self.batches.skip = done * self.loader.batch_size
+        if done:
+            # The loader draws from the generators when it starts: replay that draw as it was.
+            current = rng_state()
+            set_rng_state(self.epoch_rng)
+            batches = iter(self.loader)
+            set_rng_state(current)
+        else:
+            self.epoch_loss, self.epoch_rng = 0.0, rng_state()
+            batches = iter(self.loader)
+        bar = tqdm(batches, total=self.steps_per_epoch, initial=done, leave=False,
+                   desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
+                   disable=not (self.config.progress and self.context.is_main))
+        every = self.config.state_every
+        for sinograms, images in bar:
+            loss = self._step(sinograms, images)
+            self.epoch_loss += loss
+            bar.set_postfix(loss=f"{loss:.4g}")
+            if every and self.step % every == 0 and self.context.is_main:
+                save_training_state(self._state(), self.output_dir / STATE_FILE)
+        self.batches.skip = 0
+        return self.epoch_loss / self.steps_per_epoch
+
+    def _step(self, sinograms: Tensor, images: Tensor) -> float:
+        """One optimiser step on a batch; returns the loss averaged over all processes."""
+        device = self.context.device
+        sinograms, images = sinograms.to(device, non_blocking=True), images.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=self.mixed_precision):
+            output = self.network(sinograms)
+        loss = F.mse_loss(output.float(), images)
+        mean_loss = float(all_reduce_sum(loss.detach().clone(), self.context)) / self.context.world_size
+        self._check_finite("loss", mean_loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        gradient_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(),
+                                                       self.config.grad_clip_norm or math.inf)
+        if not self.mixed_precision:  # the gradient scaler skips non-finite steps itself
+            self._check_finite("gradient norm", float(gradient_norm))
+        learning_rate = self.scheduler.get_last_lr()[0]
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.step += 1
+        if self.log is not None:
+            self.log.step({"epoch": self.epoch + 1, "step": self.step, "loss": mean_loss,
+                           "learning_rate": learning_rate})
+        return mean_loss
+
+    def _check_finite(self, what: str, value: float) -> None:
+        if math.isfinite(value):
+            return
+        last = self.output_dir / LAST_FILE
+        kept = (f"the last good checkpoint is {last} (epoch {self.epoch})" if self.epoch
+                else "no checkpoint was written (it diverged in the first epoch)")
+        raise TrainingDiverged(
+            f"training stopped: the {what} became {value} at epoch {self.epoch + 1}, step {self.step + 1}; "
+            f"{kept}. Lower learning_rate or set grad_clip_norm and train again."
+        )
+
+    @torch.no_grad()
+    def validate(self) -> tuple[float, float]:
+        """Mean PSNR (dB) and SSIM of the model over the validation set (all processes together)."""
+        from recon.metrics import psnr, ssim
+
+        self.model.eval()
+        sums = torch.zeros(3, dtype=torch.float64, device=self.context.device)
+        for sinograms, images in self.validation_loader:
+            sinograms, images = sinograms.to(self.context.device), images.to(self.context.device)
+            with torch.autocast(self.context.device.type, dtype=torch.float16, enabled=self.mixed_precision):
+                output = self.model(sinograms)
+            output = output.float()
+            sums += torch.stack([psnr(output, images).sum(), ssim(output, images).sum(),
+                                 torch.tensor(len(images), dtype=torch.float64, device=sums.device)])
+        all_reduce_sum(sums, self.context)
+        self.model.train()
+        count = max(float(sums[2]), 1.0)
+        return float(sums[0]) / count, float(sums[1]) / count
+
+    def _end_epoch(self, row: dict[str, Any]) -> None:
+        improved = row["validation_psnr"] > self.best_psnr
+        if improved:
+            self.best_psnr = row["validation_psnr"]
+        if not self.context.is_main:
+            return
+        self.log.epoch(row)
+        metadata = {"physics": self.physics, "training": self.config.to_dict(),
+                    "processes": self.context.world_size, "epoch": self.epoch, "step": self.step,
+                    "validation": {"psnr": row["validation_psnr"], "ssim": row["validation_ssim"]}}
+        save_model(self.model, self.output_dir / LAST_FILE, extra_metadata=metadata, overwrite=True)
+        if improved:
+            save_model(self.model, self.output_dir / BEST_FILE, extra_metadata=metadata, overwrite=True)
+        save_training_state(self._state(), self.output_dir / STATE_FILE)
+
+    def close(self) -> None:
+        """Close the logs and leave the process group (if this trainer joined it)."""
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+        teardown_distributed(self.context)
+
+
+def train(config: TrainingConfig, *, resume: bool = False) -> TrainingResult:
+    """``Trainer(config, resume=resume).fit()``."""
+    return Trainer(config, resume=resume).fit()

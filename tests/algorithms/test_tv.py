@@ -1,0 +1,57 @@
+"""TV (PDHG): quality on simulated low-dose data, operators, options."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from recon.algorithms import fbp, tv
+from recon.algorithms.tv import divergence, gradient
+from recon.metrics import psnr
+
+
+def test_default_tv_beats_fbp_by_two_db(low_dose):
+    A, truth, y = low_dose
+    baseline = psnr(fbp(y, A, filter="hann", frequency_scaling=0.641), truth)
+    result = tv(y, A)
+    assert float(result.min()) >= 0
+    gain = psnr(result, truth) - baseline
+    # Measured: 2.7, 2.0, 2.8, 4.9 dB (LoDoPaB reports +3.2 dB on average).
+    assert float(gain.mean()) >= 2.0 and float(gain.min()) >= 1.5, f"TV gains {gain.tolist()} dB"
+
+
+def test_weighted_least_squares_term_beats_fbp(low_dose):
+    A, truth, y = low_dose
+    baseline = psnr(fbp(y, A), truth)
+    assert float((psnr(tv(y, A, data_term="wls", iterations=100), truth) - baseline).min()) >= 1.0
+
+
+def test_weight_matters_and_zero_weight_fits_the_noise(low_dose):
+    A, truth, y = low_dose
+    truth, y = truth[:2], y[:2]
+    tuned = psnr(tv(y, A, iterations=60), truth)
+    assert float((tuned - psnr(tv(y, A, weight=0.0, iterations=60), truth)).min()) > 1.0
+    assert float((tuned - psnr(tv(y, A, weight=1e-2, iterations=60), truth)).min()) > 1.0
+
+
+def test_gradient_and_divergence_are_adjoint():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 1, 7, 5, dtype=torch.float64, generator=generator)
+    g = torch.randn(2, 1, 2, 7, 5, dtype=torch.float64, generator=generator)
+    assert float(torch.sum(gradient(x) * g)) == pytest.approx(float(torch.sum(-x * divergence(g))))
+    assert float(gradient(torch.ones(1, 1, 4, 3)).abs().max()) == 0
+
+
+def test_options_and_errors(low_dose):
+    A, _, y = low_dose
+    calls = []
+    tv(y, A, iterations=20, callback=lambda k, x: calls.append(k) or k == 4)
+    assert calls == [1, 2, 3, 4]
+    free = tv(y, A, iterations=30, weight=0.0, nonnegativity=False)
+    assert float(free.min()) < 0  # so the constraint above is not vacuous
+    with pytest.raises(ValueError, match=r"data_term: expected one of \('ls', 'wls'\), got 'poisson'"):
+        tv(y, A, data_term="poisson")
+    with pytest.raises(ValueError, match="iterations"):
+        tv(y, A, iterations=-3)
+    with pytest.raises(ValueError, match=r"expected shape \(B, C, 132, 69\)"):
+        tv(y[:, :, :100], A)

@@ -1,0 +1,147 @@
+"""Training on a tiny geometry: the loss falls, exact resume, divergence, configs, logs."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from recon.training import Trainer, TrainingDiverged, load_model, load_training_state, read_metadata, train
+from recon.training.trainer import BEST_FILE, LAST_FILE, STATE_FILE
+
+
+def read_csv(path):
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_a_tiny_model_learns_and_leaves_checkpoints_and_logs(tiny_config):
+    config = tiny_config(epochs=3)
+    result = train(config)
+    assert (result.epochs, result.steps) == (3, 12)
+    losses = [float(row["loss"]) for row in read_csv(result.output_dir / "steps.csv")]
+    assert len(losses) == 12
+    assert sum(losses[-4:]) / 4 < 0.5 * losses[0]
+    epochs = read_csv(result.output_dir / "epochs.csv")
+    assert [int(row["epoch"]) for row in epochs] == [1, 2, 3]
+    assert result.best_psnr == max(float(row["validation_psnr"]) for row in epochs)
+    assert all(0 < float(row["validation_ssim"]) <= 1 for row in epochs)
+    best = read_metadata(result.best_checkpoint)
+    assert best["validation"]["psnr"] == result.best_psnr
+    assert best["physics"]["photons"] == 4096 and best["physics"]["phantom"] == "ellipses"
+    assert best["training"] == config.to_dict()
+    model = load_model(result.last_checkpoint)
+    assert model(torch.zeros(2, 1, 7, 23)).shape == (2, 1, 17, 11)
+
+
+@pytest.mark.parametrize("state_every, saved_step", [(None, 4), (1, 5)])
+def test_resume_after_an_interruption_matches_an_uninterrupted_run(tiny_config, tmp_path, monkeypatch,
+                                                                    state_every, saved_step):
+    uninterrupted = train(tiny_config(output_dir=str(tmp_path / "a")))
+    generators_after = torch.get_rng_state()
+
+    config = tiny_config(output_dir=str(tmp_path / "b"), state_every=state_every)
+    original_step = Trainer._step
+
+    def interrupted_step(self, sinograms, images):
+        if self.step == 5:  # the second step of the second epoch
+            raise KeyboardInterrupt
+        return original_step(self, sinograms, images)
+
+    monkeypatch.setattr(Trainer, "_step", interrupted_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(config)
+    assert load_training_state(tmp_path / "b" / STATE_FILE)["step"] == saved_step
+    monkeypatch.setattr(Trainer, "_step", original_step)
+    resumed = train(config, resume=True)
+    assert torch.equal(torch.get_rng_state(), generators_after)  # the data loaders drew the same seeds
+
+    assert resumed.steps == uninterrupted.steps == 8
+    for log in ("steps.csv", "epochs.csv"):
+        expected = read_csv(uninterrupted.output_dir / log)
+        got = read_csv(resumed.output_dir / log)
+        assert [{k: v for k, v in row.items() if k != "seconds"} for row in got] == \
+            [{k: v for k, v in row.items() if k != "seconds"} for row in expected]  # bit for bit, no repeats
+    a, b = load_model(uninterrupted.last_checkpoint), load_model(resumed.last_checkpoint)
+    for (key, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=key)
+
+
+def test_resume_refuses_a_missing_state_or_another_config(tiny_config):
+    with pytest.raises(FileNotFoundError, match="no training state"):
+        Trainer(tiny_config(), resume=True)
+    train(tiny_config(epochs=1))
+    with pytest.raises(FileExistsError, match="--resume"):
+        Trainer(tiny_config(epochs=1))
+    with pytest.raises(ValueError, match=r"changed: \['learning_rate'\]"):
+        Trainer(tiny_config(epochs=1, learning_rate=1e-2), resume=True)
+
+
+def test_a_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config, monkeypatch):
+    original_step = Trainer._step
+
+    def poisoned_step(self, sinograms, images):
+        if self.epoch == 1:
+            images = images * math.nan
+        return original_step(self, sinograms, images)
+
+    monkeypatch.setattr(Trainer, "_step", poisoned_step)
+    config = tiny_config()
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at epoch 2, step 5.*last\.safetensors \(epoch 1\)"):
+        train(config)
+    folder = Path(config.output_dir)
+    assert read_metadata(folder / LAST_FILE)["epoch"] == 1
+    assert load_training_state(folder / STATE_FILE)["step"] == 4
+    assert all(torch.isfinite(p).all() for p in load_model(folder / BEST_FILE).parameters())
+
+
+
+
+def test_batch_size_must_fit_the_data(tiny_config):
+    with pytest.raises(ValueError, match="more than the 16 training samples"):
+        Trainer(tiny_config(batch_size=32))
+
+
+def test_training_on_paired_hdf5_files(tiny_config, tmp_path):
+    from recon.data.hdf5 import write_paired
+    from recon.operators import RayTransform
+    from recon.training import DataConfig
+    from recon.training.config import build_geometry
+    from tests.training.conftest import TINY_GEOMETRY
+
+    geometry = build_geometry(TINY_GEOMETRY)
+    images = torch.rand((10, 1, *geometry.image_shape), generator=torch.Generator().manual_seed(0))
+    sinograms = RayTransform(geometry)(images)
+    for split, rows in (("train", slice(0, 8)), ("validation", slice(8, 10))):
+        write_paired(tmp_path / f"{split}.h5", images[rows, 0].numpy(), sinograms[rows, 0].numpy(),
+                     geometry=geometry, physics={"photons": None, "note": "noise-free"})
+    data = DataConfig(source="hdf5", train=str(tmp_path / "train.h5"), validation=str(tmp_path / "validation.h5"))
+    result = train(tiny_config(data=data, geometry=None, epochs=1))
+    assert result.steps == 2
+    physics = read_metadata(result.last_checkpoint)["physics"]
+    assert physics["source"] == "hdf5" and physics["note"] == "noise-free"
+    other = {**TINY_GEOMETRY, "num_angles": 8}
+    with pytest.raises(ValueError, match="geometry differs"):
+        Trainer(tiny_config(data=data, geometry=other, output_dir=str(tmp_path / "other")))
+
+
+def test_training_on_a_folder_in_lodopab_layout(tiny_config, tmp_path):
+    from recon.data.lodopab import write_lodopab
+    from recon.geometry import Geometry
+    from recon.operators import RayTransform
+    from recon.training import DataConfig
+
+    geometry = Geometry.parallel(image_size=16, num_angles=7, num_detectors=23)
+    images = torch.rand((10, 1, 16, 16), generator=torch.Generator().manual_seed(0))
+    sinograms = RayTransform(geometry)(images)
+    write_lodopab(tmp_path, "train", sinograms[:8, 0].numpy(), images[:8, 0].numpy())
+    write_lodopab(tmp_path, "validation", sinograms[8:, 0].numpy(), images[8:, 0].numpy())
+    data = DataConfig(source="lodopab", train=str(tmp_path), train_samples=4)
+    result = train(tiny_config(data=data, geometry=None, epochs=1))
+    assert result.steps == 1  # train_samples limits the 8 samples to one batch of 4
+    metadata = read_metadata(result.last_checkpoint)
+    assert metadata["physics"]["source"] == "lodopab" and metadata["physics"]["photons"] == 4096
+    assert Geometry.from_dict(metadata["config"]["geometry"]) == geometry
