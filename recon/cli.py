@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("recon.commands.info", "versions, backends and devices recon can use"),
     "simulate": ("recon.commands.simulate", "simulate low-dose sinogram/image pairs into HDF5 split files"),
     "train": ("recon.commands.train", "train a learned reconstructor from a YAML protocol"),
+    "benchmark": ("recon.commands.benchmark", "compare reconstructors on one dataset: table, CSV/JSON/Markdown, figure"),
 }
 
 

@@ -27,3 +27,13 @@ def device(request) -> torch.device:
 def _private_matrix_cache(tmp_path_factory, monkeypatch):
     """Sparse system matrices are cached in a per-session temporary folder."""
     monkeypatch.setenv("RECON_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "recon-cache"))
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tests run torch on one intra-op thread: tiny kernels are several times faster that way
+    when other jobs share the two cores (two OpenMP threads end up waiting for each other)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

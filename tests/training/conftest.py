@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from recon.training import DataConfig, TrainingConfig
-from tests.models.conftest import one_torch_thread  # noqa: F401  (autouse here too)
 
 TINY_GEOMETRY = {"preset": "parallel", "image_size": [17, 11], "num_angles": 7, "num_detectors": 23}
 

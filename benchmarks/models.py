@@ -1,0 +1,222 @@
+"""Speed of the learned reconstructors on CPU: inference per image and a training-step breakdown.
+
+* Inference seconds per image of every registered model (FBPConvNet, RED-CNN,
+  DnCNN, Learned Gradient Descent, Learned Primal-Dual) with the architecture of
+  its ``experiments/<name>_small.yaml`` protocol (DnCNN: constructor defaults),
+  untrained weights, ``torch.no_grad()``, at the small preset (128x128, 360
+  angles, 183 bins) and at LoDoPaB-CT size (362x362, 1000 angles, 513 bins),
+  batch 1 and a small batch; with the share of that time spent inside the ray
+  transform (wall-clock time while any ``A`` or ``A^T`` call runs, FBP
+  back-projections included: :class:`OperatorClock`).
+* One training step (forward, MSE loss, backward, Adam step: the trainer's step
+  without clipping and logging) of LPD and FBPConvNet at the small preset,
+  batch 8, for the ``threads`` and the ``sparse`` CPU backend, split into
+  operator time (every ``A`` / ``A^T`` of the forward and of the backward) and
+  the rest (convolutions forward and backward, FBP filtering, loss, optimiser).
+
+The operator norm the models scale by (a power iteration, done once and then
+stored with the weights, as a loaded checkpoint has it) is set before timing;
+a rough estimate (10 iterations) serves, since its value does not change the
+cost. Run from the repository root::
+
+    python -m benchmarks.models            # full run, ~10 minutes on 2 cores; writes docs/benchmarks.md
+    python -m benchmarks.models --quick    # small preset only, one repeat; prints, writes nothing
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import yaml
+
+import recon
+from benchmarks.common import (
+    machine_description,
+    markdown_table,
+    median_seconds,
+    write_section,
+)
+from recon.data.phantoms import shepp_logan
+from recon.models import MODELS, build_model
+from recon.operators import RayTransform
+
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
+SMALL = recon.Geometry.parallel(image_size=128, num_angles=360, num_detectors=183)
+TRAINING_BATCH = 8
+
+
+class OperatorClock:
+    """Wall-clock seconds during which at least one ray-transform call (``A`` or ``A^T``) runs.
+
+    Installed on the :class:`~recon.RayTransform` class, so it sees every
+    instance (FBP back-projects with its own per-angle-block operators) and
+    every thread; overlapping calls in parallel threads count once.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._active = 0
+        self._since = 0.0
+        self._lock = threading.Lock()
+        apply = RayTransform._apply_backend
+
+        def timed(operator, data, *, adjoint):
+            self._enter()
+            try:
+                return apply(operator, data, adjoint=adjoint)
+            finally:
+                self._exit()
+
+        RayTransform._apply_backend = timed
+
+    def _enter(self) -> None:
+        with self._lock:
+            if self._active == 0:
+                self._since = time.perf_counter()
+            self._active += 1
+
+    def _exit(self) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._active == 0:
+                self.seconds += time.perf_counter() - self._since
+
+
+def model_arguments(name: str) -> dict:
+    """The architecture of the model's small protocol, or the constructor defaults."""
+    path = EXPERIMENTS / f"{name}_small.yaml"
+    return dict(yaml.safe_load(path.read_text()).get("model_args", {})) if path.exists() else {}
+
+
+def prepared_model(name: str, geometry: recon.Geometry, cpu_backend: str, norm: float) -> torch.nn.Module:
+    """An untrained model with its operator norm set."""
+    torch.manual_seed(0)
+    model = build_model(name, geometry=geometry, cpu_backend=cpu_backend, **model_arguments(name))
+    model.operator_norm.fill_(norm)
+    return model
+
+
+def sinograms(geometry: recon.Geometry, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(y (batch, 1, A, D), x (batch, 1, n, n))``: noise-free Shepp-Logan projections."""
+    x = torch.from_numpy(shepp_logan(geometry.image_shape))[None, None].repeat(batch, 1, 1, 1)
+    return recon.RayTransform(geometry)(x), x
+
+
+def timed(function: Callable[[], object], clock: OperatorClock, repeats: int, warmup: int) -> tuple[float, float]:
+    """Median total and median operator seconds of ``function()`` (same runs)."""
+    operator_seconds = []
+
+    def run() -> None:
+        before = clock.seconds
+        function()
+        operator_seconds.append(clock.seconds - before)
+
+    total = median_seconds(run, repeats=repeats, warmup=warmup)
+    return total, statistics.median(operator_seconds[warmup:])
+
+
+def inference_rows(clock: OperatorClock, geometry: recon.Geometry, label: str, batches: tuple[int, int],
+                   repeats: int, warmup: int) -> list[list[object]]:
+    norm = recon.RayTransform(geometry).norm(iterations=10, rtol=1e-3)
+    rows = []
+    for name in sorted(MODELS):
+        model = prepared_model(name, geometry, "threads", norm)
+        model.eval()
+        cells = []
+        for batch in batches:
+            y, _ = sinograms(geometry, batch)
+            with torch.no_grad():
+                total, operator = timed(functools.partial(model, y), clock, repeats, warmup)
+            cells += [f"{total / batch:.3f}", f"{100 * operator / total:.0f} %"]
+        print(f"{label} {name}: {cells}", flush=True)
+        rows.append([name, label, *cells])
+    return rows
+
+
+def training_step(model: torch.nn.Module, y: torch.Tensor, x: torch.Tensor) -> Callable[[], None]:
+    """One optimiser step of ``model`` on the batch ``(y, x)``: forward, MSE, backward, Adam."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.mse_loss(model(y), x).backward()
+        optimizer.step()
+
+    return step
+
+
+def training_rows(clock: OperatorClock, repeats: int) -> list[list[object]]:
+    norm = recon.RayTransform(SMALL).norm(iterations=10, rtol=1e-3)
+    y, x = sinograms(SMALL, TRAINING_BATCH)
+    rows = []
+    for name in ("lpd", "fbpconvnet"):
+        for backend in ("threads", "sparse"):
+            model = prepared_model(name, SMALL, backend, norm)
+            step = training_step(model.train(), y, x)
+            total, operator = timed(step, clock, repeats, warmup=1)  # warm-up builds the sparse matrix
+            row = [name, backend, f"{total:.2f}", f"{operator:.2f}", f"{total - operator:.2f}",
+                   f"{100 * operator / total:.0f} %"]
+            print("training", row, flush=True)
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs at the small preset (default 3)")
+    parser.add_argument("--training-repeats", type=int, default=2,
+                        help="timed training steps per case, after one warm-up (default 2)")
+    parser.add_argument("--lodopab-repeats", type=int, default=1,
+                        help="timed runs at LoDoPaB size, after no warm-up (default 1)")
+    parser.add_argument("--quick", action="store_true", help="small preset, one repeat, nothing written")
+    args = parser.parse_args()
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    repeats = 1 if args.quick else args.repeats
+    clock = OperatorClock()
+    inference = inference_rows(clock, SMALL, "128²/360/183", (1, 4), repeats, warmup=1)
+    if not args.quick:
+        inference += inference_rows(clock, recon.Geometry.lodopab(), "LoDoPaB 362²/1000/513", (1, 2),
+                                    args.lodopab_repeats, warmup=0)
+    training_repeats = 1 if args.quick else args.training_repeats
+    training = training_rows(clock, training_repeats)
+    minutes = (time.perf_counter() - start) / 60
+    end_load = os.getloadavg()[0]
+    markdown = "\n\n".join([
+        "## Learned models on CPU (`benchmarks/models.py`)",
+        (f"Machine: {machine_description()}; load average {load:.1f} when the run started and "
+         f"{end_load:.1f} when it ended (the 2 cores are shared with other jobs, so absolute times are "
+         f"upper bounds); the run took {minutes:.1f} min. "
+         "Untrained models with the architectures of the `experiments/*_small.yaml` protocols "
+         "(DnCNN: defaults, 17 layers of 64 channels), operator norm precomputed, `threads` backend."),
+        (f"Inference, seconds per image and the share of it during which a ray-transform call (`A` or "
+         f"`A^T`, FBP back-projection included) runs (median of {repeats} runs after "
+         f"one warm-up at 128²; at LoDoPaB size {args.lodopab_repeats} run(s) without warm-up, to keep the "
+         "whole run near 10 minutes: read those as indicative):"),
+        markdown_table(["model", "geometry", "s / image, batch 1", "operator share", "s / image, small batch",
+                        "operator share"], inference),
+        ("Small batch: 4 at 128², 2 at LoDoPaB size. Batch-1 rows of the small convolutional models are "
+         "the most sensitive to other jobs on the cores: torch's two OpenMP threads wait for each other "
+         "when one core is taken (a FBPConvNet U-Net pass at 128² took 0.04 s on free cores and up to "
+         "1 s with one core busy); compare rows of one run only."),
+        (f"One training step (forward + MSE + backward + Adam), batch {TRAINING_BATCH} at 128²/360/183, "
+         f"seconds, median of {training_repeats} runs after one warm-up; operator = every `A` and `A^T` call "
+         "of the forward and the backward pass; rest = convolutions, FBP filtering, loss and optimiser:"),
+        markdown_table(["model", "CPU backend", "step (s)", "operator (s)", "rest (s)", "operator share"],
+                       training),
+    ])
+    print(markdown)
+    if not args.quick:
+        write_section("models", markdown)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""The benchmark harness: many reconstructors, one dataset, LoDoPaB-style tables and figures.
+
+* :mod:`~recon.benchmark.methods`: reconstructors from specs (``fbp:filter=hann``,
+  ``tv:weight=0.1``, ``odl-fbp``, a checkpoint or a shipped model name);
+* :mod:`~recon.benchmark.data`: built-in simulated phantoms (with a dose
+  sweep), a recon HDF5 file or a LoDoPaB-CT folder;
+* :mod:`~recon.benchmark.scoring`: PSNR, SSIM and data consistency per image;
+* :mod:`~recon.benchmark.runner`: the loop, with per-method resume;
+* :mod:`~recon.benchmark.report`, :mod:`~recon.benchmark.figure`: CSV, JSON,
+  Markdown and the PNG of examples with error maps;
+* :mod:`~recon.benchmark.pipeline`: :func:`benchmark`, all of it in one call
+  (what ``recon benchmark`` runs).
+
+Examples
+--------
+>>> from pathlib import Path
+>>> import recon
+>>> from recon.benchmark import RunConfig, benchmark, builtin_data
+>>> g = recon.Geometry.parallel(image_size=64, num_angles=90, num_detectors=91)
+>>> outcome = benchmark(builtin_data(g, 8), ["fbp", "tv"], RunConfig(output=Path("bench")))  # doctest: +SKIP
+>>> print(outcome.table)  # doctest: +SKIP
+"""
+
+from recon.benchmark.data import BenchmarkData, builtin_data, open_data
+from recon.benchmark.methods import Method, build_method, build_methods, parse_spec
+from recon.benchmark.pipeline import BenchmarkOutcome, benchmark
+from recon.benchmark.runner import REFERENCE, MethodResult, RunConfig, run_benchmark
+from recon.benchmark.scoring import data_consistency
+
+__all__ = [
+    "REFERENCE",
+    "BenchmarkData",
+    "BenchmarkOutcome",
+    "Method",
+    "MethodResult",
+    "RunConfig",
+    "benchmark",
+    "build_method",
+    "build_methods",
+    "builtin_data",
+    "data_consistency",
+    "open_data",
+    "parse_spec",
+    "run_benchmark",
+]

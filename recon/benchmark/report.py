@@ -1,0 +1,161 @@
+"""Summaries of benchmark results: mean ± std tables, CSV, JSON and Markdown files.
+
+Files written into the output folder, each atomically:
+
+* ``results.csv``: one row per data level, method and image (the reference
+  row ``ground truth`` included: PSNR ``inf``, seconds ``nan``);
+* ``summary.json``: the data, the methods and mean / standard deviation of
+  every metric per data level, method and group (``"all"`` and each label);
+* ``summary.md``: the same as Markdown tables (the table printed by
+  ``recon benchmark``), with a dose-sweep table when there are several levels.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from recon.benchmark.files import write_json, write_text
+from recon.benchmark.methods import describe_geometry
+from recon.benchmark.runner import REFERENCE, MethodResult
+from recon.benchmark.scoring import METRICS
+
+__all__ = ["COLUMNS", "markdown_summary", "summarize", "write_reports"]
+
+#: Measured columns of a result row: the metrics and the seconds per image.
+COLUMNS = (*METRICS, "seconds")
+_HEADINGS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "data_consistency": "data consistency",
+             "seconds": "seconds / image"}
+_DIGITS = {"psnr": 2, "ssim": 4, "data_consistency": 2, "seconds": 3}
+
+
+def _statistics(values: Sequence[float]) -> dict[str, float]:
+    """Mean and sample standard deviation (0 for one value) of the finite values; NaN if none."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return {"mean": math.nan, "std": math.nan}
+    return {"mean": statistics.fmean(finite), "std": statistics.stdev(finite) if len(finite) > 1 else 0.0}
+
+
+def summarize(results: Sequence[MethodResult]) -> list[dict[str, Any]]:
+    """Mean and standard deviation of every column per data level, method and group.
+
+    Returns
+    -------
+    list of dict
+        ``{"data", "photons", "method", "group", "n", "<column>": {"mean", "std"} ...}``;
+        ``group`` is ``"all"`` and then each label of the data, in order of appearance.
+    """
+    summary = []
+    for result in results:
+        groups = {"all": result.rows}
+        for row in result.rows:
+            if row["group"]:
+                groups.setdefault(row["group"], []).append(row)
+        for group, rows in groups.items():
+            summary.append({"data": result.data.name, "photons": result.data.photons, "method": result.method,
+                            "group": group, "n": len(rows),
+                            **{column: _statistics([row[column] for row in rows]) for column in COLUMNS}})
+    return summary
+
+
+def _number(value: float, column: str) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.{_DIGITS[column]}f}"
+
+
+def _cell(entry: dict[str, Any], column: str) -> str:
+    mean, std = entry[column]["mean"], entry[column]["std"]
+    return "n/a" if math.isnan(mean) else f"{_number(mean, column)} ± {_number(std, column)}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def markdown_summary(results: Sequence[MethodResult]) -> str:
+    """The Markdown report: per data level a table of mean ± std, the subgroups, and the dose sweep."""
+    summary = summarize(results)
+    levels = list(dict.fromkeys(result.data for result in results))
+    sections = []
+    for level in levels:
+        entries = [entry for entry in summary if entry["data"] == level.name]
+        overall = [entry for entry in entries if entry["group"] == "all"]
+        sections.append(
+            f"## {level.name}\n\n{len(level)} images, {describe_geometry(level.geometry)}; mean ± standard "
+            "deviation over the images. PSNR and SSIM with data range max(gt) - min(gt) of each image "
+            "(LoDoPaB-CT); data consistency: RMS residual of A x against the sinogram in units of the "
+            f"noise standard deviation (1 = at the noise level; the {REFERENCE!r} row scores the ground "
+            "truths themselves: the floor that noise and simulation model error allow).\n\n"
+            + _table(["method", *(_HEADINGS[c] for c in COLUMNS)],
+                     [[entry["method"], *(_cell(entry, c) for c in COLUMNS)] for entry in overall])
+        )
+        grouped = [entry for entry in entries if entry["group"] != "all"]
+        if grouped:
+            sections.append(f"### {level.name}: by group\n\n" + _table(
+                ["method", "group", "n", *(_HEADINGS[c] for c in METRICS)],
+                [[entry["method"], entry["group"], str(entry["n"]), *(_cell(entry, c) for c in METRICS)]
+                 for entry in sorted(grouped, key=lambda e: e["group"])]))
+    if len(levels) > 1:
+        methods = list(dict.fromkeys(result.method for result in results if result.method != REFERENCE))
+        means = {(entry["data"], entry["method"]): entry for entry in summary if entry["group"] == "all"}
+        sections.append("## Dose sweep: mean PSNR (dB) / SSIM\n\n" + _table(
+            ["method", *(level.name for level in levels)],
+            [[method, *(f"{_number(means[level.name, method]['psnr']['mean'], 'psnr')} / "
+                        f"{_number(means[level.name, method]['ssim']['mean'], 'ssim')}" for level in levels)]
+             for method in methods]))
+    return "\n\n".join(sections) + "\n"
+
+
+def _json_value(value: Any) -> Any:
+    """Non-finite floats as None, so that the file is standard JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_value(item) for item in value]
+    return value
+
+
+def write_reports(results: Sequence[MethodResult], output: Path, *, metadata: dict[str, Any]) -> dict[str, Path]:
+    """Write ``results.csv``, ``summary.json`` and ``summary.md`` into ``output``.
+
+    Parameters
+    ----------
+    results : sequence of MethodResult
+    output : Path
+        Existing folder.
+    metadata : dict
+        JSON entries recorded in ``summary.json`` (command line, versions, machine ...).
+
+    Returns
+    -------
+    dict
+        ``{"csv": path, "json": path, "markdown": path}``.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["data", "photons", "method", "index", "group", *COLUMNS])
+    for result in results:
+        for row in result.rows:
+            writer.writerow([result.data.name, result.data.photons, result.method, row["index"], row["group"],
+                             *(repr(row[column]) for column in COLUMNS)])
+    levels = list(dict.fromkeys(result.data for result in results))
+    document = {
+        **metadata,
+        "data": [{"name": level.name, "key": level.key, "samples": len(level), "photons": level.photons,
+                  "mu_max": level.mu_max, "geometry": level.geometry.to_dict()} for level in levels],
+        "methods": list(dict.fromkeys(result.method for result in results if result.method != REFERENCE)),
+        "summary": summarize(results),
+    }
+    return {
+        "csv": write_text(output / "results.csv", buffer.getvalue()),
+        "json": write_json(output / "summary.json", _json_value(document)),
+        "markdown": write_text(output / "summary.md", "# Benchmark\n\n" + markdown_summary(results)),
+    }

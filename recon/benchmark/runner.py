@@ -1,0 +1,224 @@
+"""Run reconstructors on benchmark data, persisting each finished method so a run can resume.
+
+For each data level (one per dose of a sweep) and each method, every sample
+is reconstructed in batches and scored (:mod:`recon.benchmark.scoring`); the
+per-image rows and the first few reconstructions are then written under
+``OUTPUT/parts/`` atomically. A later run with the same output folder reuses
+every part whose key (data, method, sample count, batch size, number of
+examples) matches, so an interrupted run recomputes only unfinished methods.
+
+Each data level also gets a reference row, :data:`REFERENCE`: the ground
+truths scored like reconstructions. Its data consistency is the floor that
+the noise and the simulation's model error (LoDoPaB's finer simulation grid)
+set for these data, the value a reconstruction "at the noise level" reaches.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from recon.benchmark.data import BenchmarkData
+from recon.benchmark.files import file_slug, write_array, write_json
+from recon.benchmark.methods import Method
+from recon.benchmark.scoring import score
+from recon.operators import RayTransform
+
+__all__ = ["REFERENCE", "MethodResult", "RunConfig", "part_paths", "run_benchmark"]
+
+#: Name of the reference row: the ground truths scored as if they were reconstructions.
+REFERENCE = "ground truth"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """How a benchmark runs.
+
+    Parameters
+    ----------
+    output : Path
+        Folder of the results (created); ``parts/`` in it holds finished methods.
+    batch_size : int
+        Sinograms reconstructed per call; seconds per image are the
+        wall-clock time of the call divided by the batch size (data loading
+        and scoring excluded), after one untimed warm-up call on the first
+        sample (operator norms, filters and sparse matrices are built then).
+    examples : int
+        Reconstructions of the first samples kept for the figure.
+    resume : bool
+        Reuse finished methods found in ``output``; False recomputes all.
+    progress : bool
+        Show a progress bar on stderr.
+    """
+
+    output: Path
+    batch_size: int = 8
+    examples: int = 3
+    resume: bool = True
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size: expected >= 1, got {self.batch_size}")
+        if self.examples < 0:
+            raise ValueError(f"examples: expected >= 0, got {self.examples}")
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    """The scores of one method on one data level.
+
+    Attributes
+    ----------
+    data : BenchmarkData
+    method : str
+        The method's name, or :data:`REFERENCE`.
+    rows : list of dict
+        One per image: ``index``, ``group``, ``psnr`` (dB), ``ssim``,
+        ``data_consistency`` and ``seconds`` (per image).
+    examples : numpy.ndarray, shape (K, nx, ny)
+        Reconstructions of the first ``K`` samples.
+    reused : bool
+        Read from a previous run rather than computed.
+    """
+
+    data: BenchmarkData
+    method: str
+    rows: list[dict[str, Any]]
+    examples: np.ndarray
+    reused: bool
+
+
+def part_paths(output: Path, data: BenchmarkData, name: str) -> tuple[Path, Path]:
+    """``(rows .json, examples .npy)`` of one finished method (or of the reference) on one data level."""
+    folder = Path(output) / "parts" / file_slug(data.key)
+    stem = file_slug(name)
+    return folder / f"{stem}.json", folder / f"{stem}.npy"
+
+
+def _load_part(rows_path: Path, examples_path: Path, key: dict[str, Any]) -> tuple[list, np.ndarray] | None:
+    """The stored rows and examples if both exist and were computed under ``key``."""
+    if not (rows_path.is_file() and examples_path.is_file()):
+        return None
+    try:
+        stored = json.loads(rows_path.read_text())
+        if stored.get("key") != key:
+            return None
+        return stored["rows"], np.load(examples_path)
+    except (ValueError, KeyError, OSError):
+        return None  # a foreign or damaged part is recomputed
+
+
+def _sinogram_only(reconstruct: Callable[[Tensor], Tensor], sinograms: Tensor, images: Tensor) -> Tensor:
+    return reconstruct(sinograms)
+
+
+def _ground_truth(sinograms: Tensor, images: Tensor) -> Tensor:
+    return images
+
+
+def _evaluate(data: BenchmarkData, name: str, reconstruct: Callable[[Tensor, Tensor], Tensor],
+              operator: RayTransform, config: RunConfig, progress, *, timed: bool
+              ) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Rows and examples of ``reconstruct(sinograms, images)`` on every sample of ``data``."""
+    expected = (1, *data.geometry.image_shape)
+    if timed:
+        first_sinogram, first_image = data.samples[0]
+        reconstruct(first_sinogram[None], first_image[None])  # warm-up (operator norms, caches), not timed
+    rows, examples = [], []
+    loader = DataLoader(data.samples, batch_size=config.batch_size, shuffle=False)
+    for sinograms, images in loader:
+        start = time.perf_counter()
+        reconstructions = reconstruct(sinograms, images)
+        seconds = (time.perf_counter() - start) / len(sinograms) if timed else math.nan
+        if tuple(reconstructions.shape) != (len(sinograms), *expected):
+            raise ValueError(f"{name}: expected reconstructions of shape {(len(sinograms), *expected)}, "
+                             f"got {tuple(reconstructions.shape)}")
+        reconstructions = reconstructions.detach().float().cpu()
+        scores = score(reconstructions, images, sinograms, operator, photons=data.photons, mu_max=data.mu_max)
+        for b in range(len(sinograms)):
+            index = len(rows)
+            rows.append({"index": index, "group": data.groups[index] if data.groups else "",
+                         **{metric: float(values[b]) for metric, values in scores.items()}, "seconds": seconds})
+            if index < config.examples:
+                examples.append(reconstructions[b, 0].numpy())
+        progress(len(sinograms))
+    return rows, np.stack(examples) if examples else np.zeros((0, *data.geometry.image_shape), np.float32)
+
+
+def run_benchmark(levels: Sequence[BenchmarkData], methods: Sequence[Method], config: RunConfig
+                  ) -> list[MethodResult]:
+    """Reconstruct and score every data level with every method, resuming finished ones.
+
+    Parameters
+    ----------
+    levels : sequence of BenchmarkData
+        Data on one geometry (e.g. the doses of a sweep).
+    methods : sequence of Method
+        Reconstructors on that geometry.
+    config : RunConfig
+
+    Returns
+    -------
+    list of MethodResult
+        Level-major; per level first the :data:`REFERENCE` (the ground truths
+        scored as reconstructions: PSNR inf, SSIM 1, and the data consistency
+        that noise and the simulation's model error allow; seconds NaN; its
+        examples are the ground truths), then the methods in the given order.
+
+    Raises
+    ------
+    ValueError
+        No data, no methods, a method name given twice, or levels on different geometries.
+    """
+    from tqdm import tqdm
+
+    if not levels:
+        raise ValueError("data: expected at least one dataset, got none")
+    names = [method.name for method in methods]
+    if not names:
+        raise ValueError("methods: expected at least one method, got none")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"methods: each method once, got {repeated} more than once")
+    if REFERENCE in names:
+        raise ValueError(f"methods: the name {REFERENCE!r} is reserved for the reference row")
+    geometries = {level.geometry for level in levels}
+    if len(geometries) > 1:
+        raise ValueError(f"data: expected one geometry for all levels, got {len(geometries)}")
+    operator = RayTransform(levels[0].geometry)
+    Path(config.output).mkdir(parents=True, exist_ok=True)
+    results = []
+    entries = [(REFERENCE, "reference", _ground_truth, False)] + [
+        (method.name, method.key, functools.partial(_sinogram_only, method.reconstruct), True) for method in methods]
+    total = sum(len(level) for level in levels) * len(entries)
+    with torch.no_grad(), tqdm(total=total, unit="image", disable=not config.progress, file=sys.stderr) as bar:
+        for level in levels:
+            for name, method_key, reconstruct, timed in entries:
+                bar.set_description(f"{level.name} | {name}")
+                rows_path, examples_path = part_paths(config.output, level, name)
+                key = {"data": level.key, "method": method_key, "samples": len(level),
+                       "batch_size": config.batch_size, "examples": config.examples}
+                stored = _load_part(rows_path, examples_path, key) if config.resume else None
+                if stored is not None:
+                    bar.update(len(level))
+                    results.append(MethodResult(level, name, *stored, reused=True))
+                    continue
+                rows, examples = _evaluate(level, name, reconstruct, operator, config, bar.update, timed=timed)
+                rows_path.parent.mkdir(parents=True, exist_ok=True)
+                write_array(examples_path, examples)
+                write_json(rows_path, {"key": key, "rows": rows})  # written last: marks the part complete
+                results.append(MethodResult(level, name, rows, examples, reused=False))
+    return results

@@ -1,0 +1,101 @@
+"""Benchmark reconstructors on one dataset: LoDoPaB-style table, CSV, JSON, Markdown and a figure.
+
+Methods are specs: fbp, sirt, cgls, landweber, tv with parameters
+(``tv:weight=0.1,iterations=200``), odl-fbp (ODL's fbp_op, a peer), a checkpoint
+file or a shipped model name (``lpd-small``). Data: --data FILE.h5 (recon
+simulate) or --data FOLDER (LoDoPaB-CT layout, --part); without --data,
+built-in phantoms and pydicom's CT_small slice simulated at --photons (several
+values sweep the dose). Running the same command again with the same --output
+resumes: finished methods are read back, not recomputed.
+
+Example: ``recon benchmark --methods fbp tv odl-fbp lpd-small --samples 16 --output bench``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from recon.cli import UsageError
+
+_BUILTIN_ONLY = ("photons", "geometry", "image_size", "num_angles", "num_detectors", "angle_step", "seed")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--methods", nargs="+", default=["fbp", "tv", "odl-fbp"], metavar="SPEC",
+                        help="reconstructors: fbp, fbp:filter=hann,frequency_scaling=0.641, tv:weight=0.1, "
+                             "sirt:iterations=100, cgls:iterations=30, odl-fbp, a checkpoint file or a "
+                             "shipped model name (default: fbp tv odl-fbp)")
+    parser.add_argument("--output", type=Path, required=True,
+                        help="folder receiving results.csv, summary.json, summary.md, examples*.png")
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", type=Path, metavar="PATH",
+                      help="recon HDF5 file or LoDoPaB-CT folder (default: built-in simulated data)")
+    data.add_argument("--part", default="test", help="LoDoPaB part of a folder (default test)")
+    data.add_argument("--samples", type=int, default=None,
+                      help="number of samples (built-in default 16; files: the first N, default all)")
+    builtin = parser.add_argument_group("built-in data (without --data)")
+    builtin.add_argument("--photons", type=float, nargs="+", default=None, metavar="N0",
+                         help="photons per bin; several values sweep the dose (default 4096)")
+    builtin.add_argument("--geometry", choices=("parallel", "fan", "lodopab"), default=None,
+                         help="preset on LoDoPaB's field of view (default parallel); 'lodopab' is 362x362, "
+                              "1000 angles, 513 bins and ignores the size options")
+    builtin.add_argument("--image-size", type=int, default=None, help="image side, pixels (default 128)")
+    builtin.add_argument("--num-angles", type=int, default=None, help="angles (default 360)")
+    builtin.add_argument("--num-detectors", type=int, default=None, help="detector bins (default 183)")
+    builtin.add_argument("--angle-step", type=int, default=None,
+                         help="sparse view: keep every N-th angle (default 1)")
+    builtin.add_argument("--seed", type=int, default=None, help="seed of phantoms and noise (default 0)")
+    run = parser.add_argument_group("run")
+    run.add_argument("--batch-size", type=int, default=8, help="sinograms per call (default 8)")
+    run.add_argument("--examples", type=int, default=3, help="example images in the figure (default 3)")
+    run.add_argument("--cpu-backend", choices=("threads", "sparse"), default="threads",
+                     help="CPU backend of the ray transforms (default threads)")
+    run.add_argument("--fresh", action="store_true", help="recompute every method, ignoring finished ones")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _levels(args: argparse.Namespace) -> list:
+    """The data levels the arguments describe: one file or folder, or built-in data per dose."""
+    from recon.benchmark import builtin_data, open_data
+    from recon.commands.simulate import build_geometry
+
+    if args.data is not None:
+        misplaced = [f"--{name.replace('_', '-')}" for name in _BUILTIN_ONLY if getattr(args, name) is not None]
+        if misplaced:
+            raise UsageError(f"{', '.join(misplaced)}: only for built-in data, not with --data")
+        return [open_data(args.data, part=args.part, num_samples=args.samples)]
+
+    def given(name: str, default):
+        value = getattr(args, name)
+        return default if value is None else value
+
+    geometry = build_geometry(argparse.Namespace(
+        geometry=given("geometry", "parallel"), image_size=given("image_size", 128),
+        num_angles=given("num_angles", 360), num_detectors=given("num_detectors", 183),
+        angle_step=given("angle_step", 1)))
+    return builtin_data(geometry, given("samples", 16), photons=given("photons", [4096]), seed=given("seed", 0))
+
+
+def _arguments(args: argparse.Namespace) -> dict:
+    """The command's arguments as JSON values (paths as strings)."""
+    return {name: str(value) if isinstance(value, Path) else value
+            for name, value in vars(args).items() if not name.startswith("_") and not callable(value)}
+
+
+def run(args: argparse.Namespace) -> int:
+    import recon
+    from recon.benchmark import RunConfig, benchmark
+    from recon.benchmark.runner import REFERENCE
+
+    config = RunConfig(output=args.output, batch_size=args.batch_size, examples=args.examples,
+                       resume=not args.fresh, progress=not args.quiet)
+    outcome = benchmark(_levels(args), args.methods, config, cpu_backend=args.cpu_backend,
+                        metadata={"arguments": _arguments(args), "recon_version": recon.__version__})
+    print(outcome.table)
+    reused = sorted({result.method for result in outcome.results if result.reused and result.method != REFERENCE})
+    if reused:
+        print(f"reused finished results of {', '.join(reused)} (--fresh recomputes them)", file=sys.stderr)
+    print("wrote " + ", ".join(str(path) for path in outcome.files.values()), file=sys.stderr)
+    return 0

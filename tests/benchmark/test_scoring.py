@@ -1,0 +1,49 @@
+"""Per-image scores; the data-consistency noise model against simulated Poisson data."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+import recon
+from recon.benchmark.scoring import data_consistency, score
+from recon.data.phantoms import shepp_logan
+from recon.metrics import psnr, ssim
+from recon.physics import MU_MAX, simulate
+from tests.benchmark.conftest import GEOMETRY
+
+
+def test_data_consistency_of_the_truth_is_one_on_poisson_data():
+    # Without fine-grid model error the residual of the ground truth is pure noise.
+    geometry = recon.Geometry.parallel(image_size=32, num_angles=40, num_detectors=47)
+    A = recon.RayTransform(geometry)
+    x = torch.from_numpy(shepp_logan(32))[None, None].repeat(2, 1, 1, 1)
+    for photons in (4096, 256):
+        y = simulate(x, A, photons, seed=[1, 2], factor=1)
+        dc = data_consistency(x, y, A, photons=photons, mu_max=MU_MAX)
+        assert dc.shape == (2,)
+        torch.testing.assert_close(dc, torch.ones(2, dtype=torch.float64), atol=0.08, rtol=0)
+        # a smoothed image explains the data worse than the noise level
+        blurred = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1)
+        assert (data_consistency(blurred, y, A, photons=photons, mu_max=MU_MAX) > 1.5).all()
+
+
+def test_unknown_dose_gives_nan():
+    A = recon.RayTransform(GEOMETRY)
+    x = torch.zeros(3, 1, 17, 11)
+    assert torch.isnan(data_consistency(x, A(x), A, photons=None, mu_max=MU_MAX)).all()
+
+
+def test_score_uses_lodopab_data_range_per_image(tiny_levels):
+    A = recon.RayTransform(GEOMETRY)
+    y, gt = (torch.stack(parts) for parts in zip(*(tiny_levels[0].samples[i] for i in range(3))))
+    x = gt + 0.05 * torch.randn(gt.shape, generator=torch.Generator().manual_seed(0))
+    scores = score(x, gt, y, A, photons=4096, mu_max=MU_MAX)
+    assert set(scores) == {"psnr", "ssim", "data_consistency"}
+    torch.testing.assert_close(scores["psnr"], psnr(x, gt)[:, 0])
+    torch.testing.assert_close(scores["ssim"], ssim(x, gt)[:, 0])
+    ranges = gt.flatten(1).amax(1) - gt.flatten(1).amin(1)
+    mse = ((x - gt).double() ** 2).flatten(1).mean(1)
+    torch.testing.assert_close(scores["psnr"], 10 * torch.log10(ranges.double() ** 2 / mse))
+    assert all(math.isfinite(v) for v in scores["data_consistency"].tolist())

@@ -1,0 +1,94 @@
+"""`recon benchmark`: the table and files, resume, and one-line errors with exit status 2."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from recon import cli
+from recon.data.hdf5 import write_paired
+from recon.physics import MU_MAX
+
+TINY = ["--image-size", "13", "--num-angles", "7", "--num-detectors", "19", "--samples", "4", "--quiet"]
+
+
+@pytest.fixture(autouse=True)
+def registered(monkeypatch):
+    """The command, registered as recon.cli registers it."""
+    monkeypatch.setitem(cli.COMMANDS, "benchmark", ("recon.commands.benchmark", "benchmark reconstructors"))
+
+
+def benchmark(output, *extra: str) -> int:
+    return cli.main(["benchmark", "--output", str(output), *extra])
+
+
+def test_prints_the_table_and_writes_every_file(tmp_path, capsys):
+    assert benchmark(tmp_path, *TINY, "--methods", "fbp", "tv:iterations=10", "odl-fbp",
+                     "--photons", "4096", "1024") == 0
+    out, err = capsys.readouterr()
+    assert "| fbp |" in out and "| tv:iterations=10 |" in out and "| odl-fbp |" in out
+    assert "Dose sweep" in out and "results.csv" in err
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names[2:] == ["parts", "results.csv", "summary.json", "summary.md"]
+    assert all(name.startswith("examples_built-in") and name.endswith(".png") for name in names[:2])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["arguments"]["photons"] == [4096.0, 1024.0]
+    assert len((tmp_path / "results.csv").read_text().splitlines()) == 1 + 2 * (3 + 1) * 4
+
+    assert benchmark(tmp_path, *TINY, "--methods", "fbp", "tv:iterations=10", "odl-fbp",
+                     "--photons", "4096", "1024") == 0
+    assert "reused finished results of fbp, odl-fbp, tv:iterations=10" in capsys.readouterr().err
+
+
+def test_sparse_view_fan_beam_builtin_data(tmp_path, capsys):
+    assert benchmark(tmp_path, *TINY, "--geometry", "fan", "--num-angles", "14", "--angle-step", "2",
+                     "--methods", "fbp", "--examples", "0") == 0
+    assert "4 images, fan 13x13 image, 7 angles, 19 bins" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_runs_on_a_recon_hdf5_file(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    import recon
+
+    geometry = recon.Geometry.parallel(image_size=13, num_angles=7, num_detectors=19)
+    images = rng.random((3, 13, 13), dtype=np.float32)
+    path = write_paired(tmp_path / "test.h5", images, rng.random((3, 7, 19), dtype=np.float32) * 0.05,
+                        geometry=geometry, physics={"photons": 4096, "mu_max": MU_MAX})
+    assert benchmark(tmp_path / "out", "--data", str(path), "--methods", "fbp", "--quiet") == 0
+    assert "3 images, parallel 13x13 image, 7 angles, 19 bins" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ([*TINY, "--methods", "fbp", "fbq"], "unknown method 'fbq'"),
+    ([*TINY, "--methods", "cgls:iterations"], "expected parameters as key=value"),
+    ([*TINY, "--batch-size", "0"], "batch_size"),
+    (["--samples", "0", "--image-size", "13"], "positive"),
+    (["--data", "missing.h5"], "missing.h5: no such file"),
+    (["--data", ".", "--photons", "100"], "--photons: only for built-in data"),
+])
+def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, monkeypatch, arguments, message):
+    monkeypatch.chdir(tmp_path)
+    assert benchmark(tmp_path / "out", *arguments) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("recon benchmark: error:")
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_lodopab_folder_and_foreign_checkpoint_geometry_exit_2(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert benchmark(tmp_path / "out", "--data", str(tmp_path / "empty"), "--quiet") == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+    import recon
+    from recon.models import build_model
+    from recon.training.checkpoint import save_model
+
+    other = recon.Geometry.parallel(image_size=13, num_angles=9, num_detectors=19)
+    path = save_model(build_model("dncnn", geometry=other, depth=2, channels=2), tmp_path / "m.safetensors")
+    assert benchmark(tmp_path / "out", *TINY, "--methods", "fbp", str(path)) == 2
+    err = capsys.readouterr().err
+    assert "trained on a parallel 13x13 image, 9 angles" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
