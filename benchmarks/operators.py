@@ -47,6 +47,13 @@ environment), e.g.::
     .venv-bench/bin/python benchmarks/operators.py
 
 Without DeepInverse the script runs all the other rows.
+
+All methods share one process and are timed round-robin. With OpenMP's default
+wait policy, torch's threads keep spinning for a while after every torch-based
+row (sparse backend, DeepInverse) and take cycles from the ASTRA threads timed
+next; ``OMP_WAIT_POLICY=PASSIVE`` (recorded in the report's command line) puts
+them to sleep instead, which is how the published numbers are taken. Measured
+alone, recon's thread pool scales the same with either policy.
 """
 
 from __future__ import annotations
@@ -703,8 +710,9 @@ def make_report(args, sizes, results, notes, sparse_info, memory, memory_size, d
     import torch
 
     per_size = {size: {key[1:]: v for key, v in results.items() if key[0] == size} for size in sizes}
-    command = "python benchmarks/operators.py" + (" --quick" if args.quick else "") + (
-        f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
+    wait_policy = os.environ.get("OMP_WAIT_POLICY")
+    command = (f"OMP_WAIT_POLICY={wait_policy} " if wait_policy else "") + "python benchmarks/operators.py" + (
+        " --quick" if args.quick else "") + (f" --wait-idle {args.wait_idle:g}" if args.wait_idle else "")
     parts = [
         "## Operators: speed and memory",
         "",
