@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from recon.files import atomic_path
 
 __all__ = ["show_image", "show_sinogram", "save_figure"]
 
@@ -42,15 +43,9 @@ def show_sinogram(ax, sinogram, *, title: str | None = None, cmap: str = "gray",
 
 
 def save_figure(figure, path: str | os.PathLike, *, dpi: int = 120) -> Path:
-    """Save ``figure`` to ``path`` atomically (temporary file, then rename)."""
+    """Save ``figure`` to ``path`` atomically (temporary file, then rename); creates the folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=path.suffix + ".part")
-    os.close(handle)
-    try:
+    with atomic_path(path, overwrite=True) as temporary:
         figure.savefig(temporary, dpi=dpi, format=path.suffix.lstrip(".") or "png", bbox_inches="tight")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return path

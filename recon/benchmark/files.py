@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from recon.data.hdf5 import atomic_path
+from recon.files import atomic_path
 
 __all__ = ["file_slug", "write_array", "write_json", "write_text"]
 

@@ -28,7 +28,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from recon.data.hdf5 import atomic_path, create_sample_dataset, inspect_paired, open_hdf5
+from recon.data.hdf5 import create_sample_dataset, inspect_paired, open_hdf5
+from recon.files import atomic_path
 from recon.geometry import Geometry
 
 __all__ = ["InputTransform", "LazyFiles", "PairedData", "PairedDataset", "angle_step"]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -29,13 +28,13 @@ from typing import Any, Literal
 import h5py
 import numpy as np
 
+from recon.files import atomic_path
 from recon.geometry import Geometry
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "Compression",
-    "atomic_path",
     "create_sample_dataset",
     "open_hdf5",
     "PairedWriter",
@@ -53,37 +52,6 @@ def _producing_version() -> str:
     import recon
 
     return recon.__version__
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
-    """A temporary path next to ``path`` that becomes ``path`` only on success.
-
-    Parameters
-    ----------
-    path : path-like
-        Final file name.
-    overwrite : bool
-        Replace an existing file; otherwise raise ``FileExistsError`` before
-        anything is written.
-
-    Yields
-    ------
-    pathlib.Path
-        Where to write. On normal exit it is renamed to ``path``; on any
-        exception, ``KeyboardInterrupt`` included, it is deleted.
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: file exists (pass overwrite=True / --overwrite to replace it)")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path.parent}: no such folder for {path.name}")
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def create_sample_dataset(

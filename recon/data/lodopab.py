@@ -21,7 +21,8 @@ import h5py
 import numpy as np
 
 from recon.data.datasets import InputTransform, PairedData, angle_step
-from recon.data.hdf5 import Compression, atomic_path, create_sample_dataset, open_hdf5
+from recon.data.hdf5 import Compression, create_sample_dataset, open_hdf5
+from recon.files import atomic_path
 from recon.geometry import Geometry
 
 __all__ = ["LoDoPaB", "write_lodopab", "lodopab_file", "SAMPLES_PER_FILE", "PART_SIZES"]

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from recon.data.hdf5 import atomic_path
+from recon.files import atomic_path
 from recon.models import Reconstructor, build_model
 from recon.models.base import CpuBackend, to_json_value
 

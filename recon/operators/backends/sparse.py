@@ -11,7 +11,6 @@ version.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from recon.files import atomic_path
 from recon.geometry import Geometry
 from recon.operators.backends import import_astra
 from recon.operators.backends.astra_cpu import astra_projector_type, create_cpu_projector
@@ -67,18 +67,6 @@ def _build_csr(geometry: Geometry, projector: str) -> tuple[np.ndarray, np.ndarr
     return matrix.indptr.astype(np.int64), matrix.indices.astype(np.int32), matrix.data.astype(np.float32)
 
 
-def _write_atomically(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".npz.part")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **arrays)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def load_or_build_csr(geometry: Geometry, projector: str, *, cache: bool = True):
     """CSR arrays ``(indptr, indices, data)`` of the forward matrix.
 
@@ -94,7 +82,9 @@ def load_or_build_csr(geometry: Geometry, projector: str, *, cache: bool = True)
             path.unlink(missing_ok=True)  # a damaged cache entry is rebuilt
     arrays = _build_csr(geometry, projector)
     if cache:
-        _write_atomically(path, indptr=arrays[0], indices=arrays[1], data=arrays[2])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path, overwrite=True) as temporary, open(temporary, "wb") as stream:
+            np.savez(stream, indptr=arrays[0], indices=arrays[1], data=arrays[2])
     return arrays
 
 
