@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 __all__ = ["main", "COMMANDS", "UsageError"]
 
@@ -43,9 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``recon`` console script; returns the exit status."""
+    """Entry point of the ``recon`` console script; returns the exit status.
+
+    SIGTERM (a job scheduler's stop, ``kill``) is handled like Ctrl-C: partial
+    files are removed and a training run keeps its last saved state.
+    """
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:

@@ -1,10 +1,12 @@
 """The benchmark harness: many reconstructors, one dataset, LoDoPaB-style tables and figures.
 
 * :mod:`~recon.benchmark.methods`: reconstructors from specs (``fbp:filter=hann``,
-  ``tv:weight=0.1``, ``odl-fbp``, a checkpoint or a shipped model name);
+  ``tv:weight=0.1``, the peers ``odl-fbp`` and ``deepinv-fbp``, a checkpoint or a
+  shipped model name);
 * :mod:`~recon.benchmark.data`: built-in simulated phantoms (with a dose
   sweep), a recon HDF5 file or a LoDoPaB-CT folder;
-* :mod:`~recon.benchmark.scoring`: PSNR, SSIM and data consistency per image;
+* :mod:`~recon.benchmark.scoring`: PSNR, SSIM, data consistency and HU error and
+  noise in a region of interest per image;
 * :mod:`~recon.benchmark.runner`: the loop, with per-method resume;
 * :mod:`~recon.benchmark.report`, :mod:`~recon.benchmark.figure`: CSV, JSON,
   Markdown and the PNG of examples with error maps;

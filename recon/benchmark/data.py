@@ -164,8 +164,9 @@ def open_data(path: str | os.PathLike, *, part: str = "test", num_samples: int |
     -----
     The dose comes from the file's physics (``photons``, ``mu_max``), LoDoPaB's
     from its recipe (4096 photons). A LoDoPaB folder holding only some of a
-    part's files (say the first test files) is used as found. A dataset with a ``groups`` attribute
-    (one label per sample) gets a subgroup breakdown.
+    part's files (say the first test files) is used as found. A recon file with
+    group labels (``write_paired(..., groups=...)``, the ``groups`` dataset)
+    gets a subgroup breakdown; LoDoPaB folders have none.
     """
     from recon.data import LoDoPaB, PairedDataset
 

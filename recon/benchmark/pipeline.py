@@ -65,10 +65,12 @@ def benchmark(levels: Sequence[BenchmarkData], methods: Sequence[str | Method], 
     built = iter(build_methods(specs, levels[0].geometry, cpu_backend=cpu_backend) if specs else [])
     resolved = [method if isinstance(method, Method) else next(built) for method in methods]
     results = run_benchmark(levels, resolved, config)
-    files = write_reports(results, config.output, metadata=dict(metadata or {}))
+    custom_roi = config.roi is not None
+    files = write_reports(results, config.output, metadata={**(metadata or {}), "roi": config.roi_key()},
+                          custom_roi=custom_roi)
     for level in dict.fromkeys(result.data for result in results):
         name = "examples.png" if len(levels) == 1 else f"examples_{file_slug(level.name)}.png"
         figure = example_figure([r for r in results if r.data is level], config.output / name)
         if figure is not None:
             files[f"figure:{level.name}"] = figure
-    return BenchmarkOutcome(results=results, files=files, table=markdown_summary(results))
+    return BenchmarkOutcome(results=results, files=files, table=markdown_summary(results, custom_roi=custom_roi))

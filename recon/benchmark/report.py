@@ -30,8 +30,8 @@ __all__ = ["COLUMNS", "markdown_summary", "summarize", "write_reports"]
 #: Measured columns of a result row: the metrics and the seconds per image.
 COLUMNS = (*METRICS, "seconds")
 _HEADINGS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "data_consistency": "data consistency",
-             "seconds": "seconds / image"}
-_DIGITS = {"psnr": 2, "ssim": 4, "data_consistency": 2, "seconds": 3}
+             "hu_error": "HU error", "hu_noise": "HU noise", "seconds": "seconds / image"}
+_DIGITS = {"psnr": 2, "ssim": 4, "data_consistency": 2, "hu_error": 1, "hu_noise": 1, "seconds": 3}
 
 
 def _statistics(values: Sequence[float]) -> dict[str, float]:
@@ -78,8 +78,18 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
-def markdown_summary(results: Sequence[MethodResult]) -> str:
-    """The Markdown report: per data level a table of mean ± std, the subgroups, and the dose sweep."""
+def _roi_text(custom_roi: bool) -> str:
+    if custom_roi:
+        return "the given region of interest"
+    return "the soft tissue of each ground truth (-100 to 100 HU, eroded by 2 pixels)"
+
+
+def markdown_summary(results: Sequence[MethodResult], *, custom_roi: bool = False) -> str:
+    """The Markdown report: per data level a table of mean ± std, the subgroups, and the dose sweep.
+
+    ``custom_roi``: the HU scores used a given region of interest (:attr:`RunConfig.roi
+    <recon.benchmark.runner.RunConfig>`) rather than the default soft tissue.
+    """
     summary = summarize(results)
     levels = list(dict.fromkeys(result.data for result in results))
     sections = []
@@ -91,7 +101,9 @@ def markdown_summary(results: Sequence[MethodResult]) -> str:
             "deviation over the images. PSNR and SSIM with data range max(gt) - min(gt) of each image "
             "(LoDoPaB-CT); data consistency: RMS residual of A x against the sinogram in units of the "
             f"noise standard deviation (1 = at the noise level; the {REFERENCE!r} row scores the ground "
-            "truths themselves: the floor that noise and simulation model error allow).\n\n"
+            "truths themselves: the floor that noise and simulation model error allow); HU error: "
+            "|mean of the reconstruction - mean of the ground truth| and HU noise: standard deviation of the "
+            f"reconstruction, in HU, in {_roi_text(custom_roi)} (n/a where it is empty).\n\n"
             + _table(["method", *(_HEADINGS[c] for c in COLUMNS)],
                      [[entry["method"], *(_cell(entry, c) for c in COLUMNS)] for entry in overall])
         )
@@ -123,7 +135,8 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def write_reports(results: Sequence[MethodResult], output: Path, *, metadata: dict[str, Any]) -> dict[str, Path]:
+def write_reports(results: Sequence[MethodResult], output: Path, *, metadata: dict[str, Any],
+                  custom_roi: bool = False) -> dict[str, Path]:
     """Write ``results.csv``, ``summary.json`` and ``summary.md`` into ``output``.
 
     Parameters
@@ -133,6 +146,8 @@ def write_reports(results: Sequence[MethodResult], output: Path, *, metadata: di
         Existing folder.
     metadata : dict
         JSON entries recorded in ``summary.json`` (command line, versions, machine ...).
+    custom_roi : bool
+        See :func:`markdown_summary`.
 
     Returns
     -------
@@ -154,8 +169,9 @@ def write_reports(results: Sequence[MethodResult], output: Path, *, metadata: di
         "methods": list(dict.fromkeys(result.method for result in results if result.method != REFERENCE)),
         "summary": summarize(results),
     }
+    markdown = "# Benchmark\n\n" + markdown_summary(results, custom_roi=custom_roi)
     return {
         "csv": write_text(output / "results.csv", buffer.getvalue()),
         "json": write_json(output / "summary.json", _json_value(document)),
-        "markdown": write_text(output / "summary.md", "# Benchmark\n\n" + markdown_summary(results)),
+        "markdown": write_text(output / "summary.md", markdown),
     }

@@ -16,12 +16,13 @@ set for these data, the value a reconstruction "at the noise level" reaches.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,10 @@ class RunConfig:
         Reuse finished methods found in ``output``; False recomputes all.
     progress : bool
         Show a progress bar on stderr.
+    roi : Tensor of bool, shape (nx, ny), optional
+        Region of interest of the ``hu_error`` and ``hu_noise`` scores, the
+        same for every image; default the soft tissue of each ground truth
+        (:func:`recon.metrics.soft_tissue_roi`).
     """
 
     output: Path
@@ -68,12 +73,25 @@ class RunConfig:
     examples: int = 3
     resume: bool = True
     progress: bool = True
+    roi: Tensor | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size: expected >= 1, got {self.batch_size}")
         if self.examples < 0:
             raise ValueError(f"examples: expected >= 0, got {self.examples}")
+        if self.roi is not None and (not isinstance(self.roi, Tensor) or self.roi.dtype != torch.bool
+                                     or self.roi.dim() != 2):
+            raise ValueError(f"roi: expected a boolean tensor of shape (nx, ny), got "
+                             f"{getattr(self.roi, 'dtype', type(self.roi).__name__)} of shape "
+                             f"{tuple(getattr(self.roi, 'shape', ()))}")
+
+    def roi_key(self) -> str:
+        """Identifies the region of interest in resume keys: ``"soft tissue"`` or a hash of the mask."""
+        if self.roi is None:
+            return "soft tissue"
+        mask = self.roi.cpu().numpy()
+        return f"mask {mask.shape}:{hashlib.sha1(mask.tobytes()).hexdigest()[:16]}"
 
 
 @dataclass(frozen=True)
@@ -87,7 +105,8 @@ class MethodResult:
         The method's name, or :data:`REFERENCE`.
     rows : list of dict
         One per image: ``index``, ``group``, ``psnr`` (dB), ``ssim``,
-        ``data_consistency`` and ``seconds`` (per image).
+        ``data_consistency``, ``hu_error`` and ``hu_noise`` (HU; NaN where the
+        image's region of interest is empty) and ``seconds`` (per image).
     examples : numpy.ndarray, shape (K, nx, ny)
         Reconstructions of the first ``K`` samples.
     reused : bool
@@ -147,7 +166,8 @@ def _evaluate(data: BenchmarkData, name: str, reconstruct: Callable[[Tensor, Ten
             raise ValueError(f"{name}: expected reconstructions of shape {(len(sinograms), *expected)}, "
                              f"got {tuple(reconstructions.shape)}")
         reconstructions = reconstructions.detach().float().cpu()
-        scores = score(reconstructions, images, sinograms, operator, photons=data.photons, mu_max=data.mu_max)
+        scores = score(reconstructions, images, sinograms, operator, photons=data.photons, mu_max=data.mu_max,
+                       roi=config.roi)
         for b in range(len(sinograms)):
             index = len(rows)
             rows.append({"index": index, "group": data.groups[index] if data.groups else "",
@@ -181,7 +201,8 @@ def run_benchmark(levels: Sequence[BenchmarkData], methods: Sequence[Method], co
     Raises
     ------
     ValueError
-        No data, no methods, a method name given twice, or levels on different geometries.
+        No data, no methods, a method name given twice, levels on different
+        geometries, or a region of interest of another image shape.
     """
     from tqdm import tqdm
 
@@ -198,6 +219,9 @@ def run_benchmark(levels: Sequence[BenchmarkData], methods: Sequence[Method], co
     geometries = {level.geometry for level in levels}
     if len(geometries) > 1:
         raise ValueError(f"data: expected one geometry for all levels, got {len(geometries)}")
+    image_shape = levels[0].geometry.image_shape
+    if config.roi is not None and tuple(config.roi.shape) != image_shape:
+        raise ValueError(f"roi: expected the image shape {image_shape}, got {tuple(config.roi.shape)}")
     operator = RayTransform(levels[0].geometry)
     Path(config.output).mkdir(parents=True, exist_ok=True)
     results = []
@@ -210,7 +234,7 @@ def run_benchmark(levels: Sequence[BenchmarkData], methods: Sequence[Method], co
                 bar.set_description(f"{level.name} | {name}")
                 rows_path, examples_path = part_paths(config.output, level, name)
                 key = {"data": level.key, "method": method_key, "samples": len(level),
-                       "batch_size": config.batch_size, "examples": config.examples}
+                       "batch_size": config.batch_size, "examples": config.examples, "roi": config.roi_key()}
                 stored = _load_part(rows_path, examples_path, key) if config.resume else None
                 if stored is not None:
                     bar.update(len(level))

@@ -1,4 +1,4 @@
-"""Per-image scores of a reconstruction: PSNR, SSIM and data consistency.
+"""Per-image scores of a reconstruction: PSNR, SSIM, data consistency and HU accuracy and noise.
 
 Data consistency
 ----------------
@@ -17,6 +17,15 @@ standard deviation of ``y = -log(n / N_0) / mu_max`` for Poisson counts
 not explain the data (over-smoothed, or biased); ``DC < 1``: it fits the noise.
 The ground truth itself scores slightly above 1 on data simulated on a finer
 grid than the reconstruction's (LoDoPaB's recipe), because of that model error.
+
+HU accuracy and noise
+---------------------
+In a region of interest, by default the homogeneous soft tissue of each
+ground truth (:func:`recon.metrics.soft_tissue_roi`: -100 to 100 HU, eroded
+by 2 pixels), ``hu_error`` is ``|mean HU of x - mean HU of gt|`` (bias of the
+CT number) and ``hu_noise`` the standard deviation of ``x`` in HU there
+(:func:`recon.metrics.roi_hu_stats`). Both are NaN for an image whose region
+is empty (no soft tissue).
 """
 
 from __future__ import annotations
@@ -26,13 +35,13 @@ import math
 import torch
 from torch import Tensor
 
-from recon.metrics import psnr, ssim
+from recon.metrics import psnr, roi_hu_stats, soft_tissue_roi, ssim
 from recon.operators import LinearOperator
 
-__all__ = ["METRICS", "data_consistency", "score"]
+__all__ = ["METRICS", "data_consistency", "hu_scores", "score"]
 
 #: Metric columns of every result row, in table order.
-METRICS = ("psnr", "ssim", "data_consistency")
+METRICS = ("psnr", "ssim", "data_consistency", "hu_error", "hu_noise")
 
 
 def data_consistency(x: Tensor, y: Tensor, A: LinearOperator, *, photons: float | None,
@@ -65,16 +74,46 @@ def data_consistency(x: Tensor, y: Tensor, A: LinearOperator, *, photons: float 
     return torch.sqrt(torch.mean(residual**2 / variance, dim=(1, 2, 3)))
 
 
+def hu_scores(x: Tensor, gt: Tensor, *, roi: Tensor | None = None, mu_max: float) -> dict[str, Tensor]:
+    """``hu_error`` and ``hu_noise`` per image, in HU (see the module documentation).
+
+    Parameters
+    ----------
+    x, gt : Tensor, shape (B, 1, nx, ny)
+        Reconstructions and ground truths, normalised attenuation.
+    roi : Tensor of bool, shape (nx, ny) or (B, 1, nx, ny), optional
+        The region; default :func:`recon.metrics.soft_tissue_roi` of ``gt``.
+    mu_max : float
+        Attenuation of normalised value 1, 1/m.
+
+    Returns
+    -------
+    dict of str to Tensor, shape (B,), float64
+        NaN where the region of an image is empty.
+    """
+    mask = soft_tissue_roi(gt, mu_max=mu_max) if roi is None else roi
+    mask = (mask[None, None] if mask.dim() == 2 else mask).expand(gt.shape)
+    found = mask.flatten(1).any(dim=1)
+    error, noise = (torch.full((len(gt),), math.nan, dtype=torch.float64) for _ in range(2))
+    if found.any():
+        mean, std = roi_hu_stats(x[found], mask[found], mu_max=mu_max)
+        truth, _ = roi_hu_stats(gt[found], mask[found], mu_max=mu_max)
+        error[found], noise[found] = (mean - truth).abs()[:, 0], std[:, 0]
+    return {"hu_error": error, "hu_noise": noise}
+
+
 def score(x: Tensor, gt: Tensor, y: Tensor, A: LinearOperator, *, photons: float | None,
-          mu_max: float) -> dict[str, Tensor]:
+          mu_max: float, roi: Tensor | None = None) -> dict[str, Tensor]:
     """Every metric of :data:`METRICS` for a batch, each a float64 tensor of shape (B,).
 
     PSNR (dB) and SSIM use LoDoPaB-CT's data range ``max(gt) - min(gt)`` per
-    image; see :func:`data_consistency` for the last.
+    image; see :func:`data_consistency` and :func:`hu_scores` (with ``roi``)
+    for the others.
     """
     x = x.detach().float().cpu()
     return {
         "psnr": psnr(x, gt)[:, 0],
         "ssim": ssim(x, gt)[:, 0],
         "data_consistency": data_consistency(x, y, A, photons=photons, mu_max=mu_max),
+        **hu_scores(x, gt, roi=roi, mu_max=mu_max),
     }

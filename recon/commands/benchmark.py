@@ -1,8 +1,9 @@
 """Benchmark reconstructors on one dataset: LoDoPaB-style table, CSV, JSON, Markdown and a figure.
 
 Methods are specs: fbp, sirt, cgls, landweber, tv with parameters
-(``tv:weight=0.1,iterations=200``), odl-fbp (ODL's fbp_op, a peer), a checkpoint
-file or a shipped model name (``lpd-small``). Data: --data FILE.h5 (recon
+(``tv:weight=0.1,iterations=200``), the peers odl-fbp (ODL's fbp_op) and
+deepinv-fbp (DeepInverse's Tomography FBP; needs ``pip install deepinv``), a
+checkpoint file or a shipped model name (``lpd-small``). Data: --data FILE.h5 (recon
 simulate) or --data FOLDER (LoDoPaB-CT layout, --part); without --data,
 built-in phantoms and pydicom's CT_small slice simulated at --photons (several
 values sweep the dose). Running the same command again with the same --output
@@ -23,10 +24,11 @@ _BUILTIN_ONLY = ("photons", "geometry", "image_size", "num_angles", "num_detecto
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--methods", nargs="+", default=["fbp", "tv", "odl-fbp"], metavar="SPEC",
+    parser.add_argument("--methods", nargs="+", default=None, metavar="SPEC",
                         help="reconstructors: fbp, fbp:filter=hann,frequency_scaling=0.641, tv:weight=0.1, "
-                             "sirt:iterations=100, cgls:iterations=30, odl-fbp, a checkpoint file or a "
-                             "shipped model name (default: fbp tv odl-fbp)")
+                             "sirt:iterations=100, cgls:iterations=30, odl-fbp, deepinv-fbp (needs deepinv), "
+                             "a checkpoint file or a shipped model name (default: fbp tv odl-fbp, and "
+                             "deepinv-fbp when deepinv is installed)")
     parser.add_argument("--output", type=Path, required=True,
                         help="folder receiving results.csv, summary.json, summary.md, examples*.png")
     data = parser.add_argument_group("data")
@@ -87,11 +89,14 @@ def _arguments(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     import recon
     from recon.benchmark import RunConfig, benchmark
+    from recon.benchmark.methods import default_methods
     from recon.benchmark.runner import REFERENCE
 
     config = RunConfig(output=args.output, batch_size=args.batch_size, examples=args.examples,
                        resume=not args.fresh, progress=not args.quiet)
-    outcome = benchmark(_levels(args), args.methods, config, cpu_backend=args.cpu_backend,
+    levels = _levels(args)
+    methods = args.methods if args.methods is not None else default_methods()
+    outcome = benchmark(levels, methods, config, cpu_backend=args.cpu_backend,
                         metadata={"arguments": _arguments(args), "recon_version": recon.__version__})
     print(outcome.table)
     reused = sorted({result.method for result in outcome.results if result.reused and result.method != REFERENCE})

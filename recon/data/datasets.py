@@ -203,6 +203,9 @@ class PairedDataset(PairedData):
         The file's geometry, with the angle subset applied.
     physics : dict
         Simulation parameters stored in the file.
+    groups : tuple of str or None
+        The subgroup label of each sample (the file's ``groups`` dataset), or
+        None if the file has none.
 
     Raises
     ------
@@ -230,6 +233,7 @@ class PairedDataset(PairedData):
         self._step = angle_step(info.geometry, num_angles)
         self.geometry = info.geometry.angle_subset(self._step)
         self.physics = info.physics
+        self.groups = info.groups
         self.num_samples = info.num_samples
         self._setup_inputs(input_transform, cache_inputs, batch_size)
 

@@ -6,6 +6,8 @@ One file holds one split:
 * ``sinograms``, shape ``(N, num_angles, num_detectors)``, float32, post-log;
 * both chunked one sample per chunk, with Fletcher-32 checksums (corrupt
   chunks raise instead of returning garbage) and optional compression;
+* optionally ``groups``, shape ``(N,)``, UTF-8 strings: a subgroup label per
+  sample (anatomy, phantom family ...) for per-group benchmark tables;
 * attributes ``format`` (``"recon-paired"``), ``format_version``,
   ``geometry`` (:meth:`recon.Geometry.to_json`), ``physics`` (JSON: photons,
   mu_max, seed, fine-grid factor ...) and ``recon_version``.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -71,6 +74,15 @@ def create_sample_dataset(
     )
 
 
+def _check_groups(groups: Sequence[str], num_samples: int) -> tuple[str, ...]:
+    """``groups`` as a tuple of ``num_samples`` strings; raises naming what is wrong."""
+    if isinstance(groups, str) or not all(isinstance(label, str) for label in groups):
+        raise TypeError(f"groups: expected a sequence of str, one per sample, got {groups!r:.80}")
+    if len(groups) != num_samples:
+        raise ValueError(f"groups: expected one label per sample ({num_samples}), got {len(groups)}")
+    return tuple(groups)
+
+
 def open_hdf5(path: str | os.PathLike) -> h5py.File:
     """Open an HDF5 file read-only with errors that name the file and the problem."""
     path = Path(path)
@@ -101,6 +113,9 @@ class PairedWriter:
         HDF5 compression of each chunk.
     overwrite : bool
         Replace an existing file.
+    groups : sequence of str, optional
+        A subgroup label per sample (``num_samples`` of them), stored as the
+        ``groups`` dataset.
 
     Examples
     --------
@@ -117,11 +132,13 @@ class PairedWriter:
         physics: dict[str, Any],
         compression: Compression = None,
         overwrite: bool = False,
+        groups: Sequence[str] | None = None,
     ) -> None:
         if not isinstance(geometry, Geometry) or geometry.ndim != 2:
             raise TypeError(f"geometry: expected a 2D recon.Geometry, got {geometry!r}")
         if num_samples < 0:
             raise ValueError(f"num_samples: expected >= 0, got {num_samples}")
+        self.groups = None if groups is None else _check_groups(groups, num_samples)
         self.path = Path(path)
         self.num_samples = int(num_samples)
         self.geometry = geometry
@@ -145,6 +162,9 @@ class PairedWriter:
             h5.attrs["geometry"] = self.geometry.to_json()
             h5.attrs["physics"] = self.physics
             h5.attrs["recon_version"] = _producing_version()
+            if self.groups is not None:
+                h5.create_dataset("groups", data=np.array(self.groups, dtype=object),
+                                  dtype=h5py.string_dtype(), track_times=False)
             self._stack = self._stack.pop_all()
         return self
 
@@ -192,10 +212,11 @@ def write_paired(
     physics: dict[str, Any],
     compression: Compression = None,
     overwrite: bool = False,
+    groups: Sequence[str] | None = None,
 ) -> Path:
     """Write a whole paired file at once (see :class:`PairedWriter`); returns its path."""
     with PairedWriter(path, num_samples=len(images), geometry=geometry, physics=physics,
-                      compression=compression, overwrite=overwrite) as writer:
+                      compression=compression, overwrite=overwrite, groups=groups) as writer:
         writer.write(0, images, sinograms)
     return Path(path)
 
@@ -216,6 +237,8 @@ class PairedFileInfo:
         The simulation parameters recorded by the producer.
     recon_version : str
         Version of recon that wrote the file.
+    groups : tuple of str or None
+        The subgroup label of each sample, if the file has them.
     """
 
     path: Path
@@ -223,6 +246,7 @@ class PairedFileInfo:
     geometry: Geometry
     physics: dict[str, Any] = field(repr=False)
     recon_version: str
+    groups: tuple[str, ...] | None = field(default=None, repr=False)
 
 
 def _json_attribute(h5: h5py.File, path: Path, name: str) -> Any:
@@ -248,6 +272,19 @@ def _check_dataset(h5: h5py.File, path: Path, name: str, shape: tuple[int, ...])
     return data.shape[0]
 
 
+def _read_groups(h5: h5py.File, path: Path, num_samples: int) -> tuple[str, ...] | None:
+    """The ``groups`` dataset as a tuple of str, None if absent; raises if it is not one string per sample."""
+    if "groups" not in h5:
+        return None
+    data = h5["groups"]
+    if not isinstance(data, h5py.Dataset) or h5py.check_string_dtype(data.dtype) is None:
+        raise ValueError(f"{path}: dataset 'groups': expected strings, got {getattr(data, 'dtype', data)}")
+    if data.shape != (num_samples,):
+        raise ValueError(f"{path}: dataset 'groups': expected shape ({num_samples},), one label per sample, "
+                         f"got {data.shape}")
+    return tuple(data.asstr()[...].tolist())
+
+
 def inspect_paired(path: str | os.PathLike) -> PairedFileInfo:
     """Validate a paired file and describe it.
 
@@ -257,8 +294,9 @@ def inspect_paired(path: str | os.PathLike) -> PairedFileInfo:
         No such file.
     ValueError
         Truncated or corrupt file, missing dataset or attribute, wrong dtype,
-        images and sinograms of different ``N``, or per-sample shapes that do
-        not match the stored geometry; the message names the file.
+        images and sinograms of different ``N``, per-sample shapes that do
+        not match the stored geometry, or group labels that are not one
+        string per sample; the message names the file.
     """
     path = Path(path)
     with open_hdf5(path) as h5:
@@ -276,4 +314,5 @@ def inspect_paired(path: str | os.PathLike) -> PairedFileInfo:
             geometry=geometry,
             physics=_json_attribute(h5, path, "physics"),
             recon_version=str(h5.attrs.get("recon_version", "unknown")),
+            groups=_read_groups(h5, path, n_images),
         )

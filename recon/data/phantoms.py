@@ -20,6 +20,7 @@ __all__ = [
     "forbild",
     "phantom",
     "PHANTOMS",
+    "RANDOM_PHANTOMS",
 ]
 
 # Modified Shepp-Logan (Toft 1996): value, semi-axes (a, b), centre (x, y),
@@ -276,8 +277,10 @@ def forbild(geometry: Geometry, *, supersampling: int = 2, ear: bool = True) -> 
     return np.clip(image, 0, 1).astype(np.float32)
 
 
-PhantomName = Literal["ellipses", "shepp-logan", "forbild"]
-PHANTOMS: tuple[str, ...] = ("ellipses", "shepp-logan", "forbild")
+PhantomName = Literal["ellipses", "mixed", "shepp-logan", "forbild"]
+PHANTOMS: tuple[str, ...] = ("ellipses", "mixed", "shepp-logan", "forbild")
+#: The phantoms that differ from seed to seed.
+RANDOM_PHANTOMS: tuple[str, ...] = ("ellipses", "mixed")
 
 
 def phantom(name: PhantomName, geometry: Geometry, *, seed: int | Sequence[int] | None = None) -> np.ndarray:
@@ -285,9 +288,10 @@ def phantom(name: PhantomName, geometry: Geometry, *, seed: int | Sequence[int] 
 
     Parameters
     ----------
-    name : {"ellipses", "shepp-logan", "forbild"}
-        ``ellipses`` is random (:func:`random_ellipses`, needs ``seed``); the
-        others are fixed.
+    name : {"ellipses", "mixed", "shepp-logan", "forbild"}
+        ``ellipses`` (:func:`random_ellipses`) and ``mixed`` (the diverse
+        training family, :func:`recon.data.training_phantoms.mixed_phantom`)
+        are random and need ``seed``; the others are fixed.
     geometry : Geometry
         2D geometry giving the grid.
     seed : int or sequence of int, optional
@@ -297,10 +301,14 @@ def phantom(name: PhantomName, geometry: Geometry, *, seed: int | Sequence[int] 
     -------
     numpy.ndarray, shape (nx, ny), float32
     """
+    if name in RANDOM_PHANTOMS and seed is None:
+        raise ValueError(f"the {name!r} phantom is random: pass a seed")
     if name == "ellipses":
-        if seed is None:
-            raise ValueError("the 'ellipses' phantom is random: pass a seed")
         return random_ellipses(geometry.image_shape, seed=seed)
+    if name == "mixed":
+        from recon.data.training_phantoms import mixed_phantom
+
+        return mixed_phantom(geometry.image_shape, seed=seed)
     if name == "shepp-logan":
         return shepp_logan(geometry.image_shape)
     if name == "forbild":

@@ -17,7 +17,7 @@ import torch
 
 from recon.data.datasets import InputTransform, PairedData
 from recon.data.hdf5 import PairedWriter
-from recon.data.phantoms import PhantomName, phantom
+from recon.data.phantoms import RANDOM_PHANTOMS, PhantomName, phantom
 from recon.geometry import Geometry
 from recon.operators import RayTransform
 from recon.physics import LODOPAB_FINE_FACTOR, LODOPAB_PHOTONS, MU_MAX, simulate
@@ -63,13 +63,13 @@ def sample_seeds(seed: int, index: int, *, stream: int = 0) -> tuple[int, int]:
 class PhantomSource:
     """``source(i)``: ground truth ``i`` of a phantom family, reproducibly (picklable).
 
-    A random family (``ellipses``) draws phantom ``i`` with the phantom seed
+    A random family (``ellipses``, ``mixed``) draws phantom ``i`` with the phantom seed
     of :func:`sample_seeds`; a fixed phantom is computed once and returned
     for every ``i`` (only the noise differs between samples).
 
     Parameters
     ----------
-    name : {"ellipses", "shepp-logan", "forbild"}
+    name : {"ellipses", "mixed", "shepp-logan", "forbild"}
     geometry : Geometry
     seed : int
         Root seed.
@@ -88,7 +88,7 @@ class PhantomSource:
 
     def __call__(self, index: int) -> np.ndarray:
         """Image ``index``, shape ``(nx, ny)``, float32."""
-        if self.name == "ellipses":
+        if self.name in RANDOM_PHANTOMS:
             return phantom(self.name, self.geometry, seed=sample_seeds(self.seed, index, stream=self.stream)[0])
         return self._fixed
 
@@ -168,8 +168,8 @@ class PhantomDataset(PairedData):
         2D acquisition geometry.
     num_samples : int
         Length of the dataset.
-    phantom_name : {"ellipses", "shepp-logan", "forbild"}
-        Ground truth (only ``ellipses`` varies between samples).
+    phantom_name : {"ellipses", "mixed", "shepp-logan", "forbild"}
+        Ground truth (``ellipses`` and ``mixed`` vary between samples).
     simulation : Simulation
         Dose and noise.
     input_transform, cache_inputs, batch_size

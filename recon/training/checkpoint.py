@@ -37,6 +37,7 @@ __all__ = [
     "load_model",
     "read_metadata",
     "resolve_checkpoint",
+    "shipped_models",
     "save_training_state",
     "load_training_state",
 ]
@@ -99,6 +100,11 @@ def save_model(model: Reconstructor, path: str | os.PathLike, *, extra_metadata:
     return Path(path)
 
 
+def shipped_models() -> list[str]:
+    """Names of the shipped weights installed with recon (``"lpd-small"`` ...), sorted."""
+    return sorted(path.name[: -len(SUFFIX)] for path in WEIGHTS_DIR.glob(f"*{SUFFIX}"))
+
+
 def resolve_checkpoint(path_or_name: str | os.PathLike) -> Path:
     """The file of a checkpoint path or of a shipped model name such as ``"lpd-small"``."""
     path = Path(path_or_name)
@@ -112,7 +118,7 @@ def resolve_checkpoint(path_or_name: str | os.PathLike) -> Path:
     shipped = WEIGHTS_DIR / f"{name}{SUFFIX}"
     if shipped.is_file():
         return shipped
-    available = sorted(p.name[: -len(SUFFIX)] for p in WEIGHTS_DIR.glob(f"*{SUFFIX}"))
+    available = shipped_models()
     holds = f"it holds {available}" if available else "none are installed yet"
     raise FileNotFoundError(
         f"{name!r}: neither a checkpoint file nor the name of shipped weights in {WEIGHTS_DIR} ({holds})"

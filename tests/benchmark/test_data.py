@@ -52,6 +52,16 @@ def test_open_recon_hdf5_file_takes_its_dose(tmp_path, tiny_levels):
     assert open_data(path).key != data.key
 
 
+def test_open_recon_hdf5_file_takes_its_group_labels(tmp_path, tiny_levels):
+    sinograms = np.stack([tiny_levels[0].samples[i][0][0].numpy() for i in range(5)])
+    images = np.stack([tiny_levels[0].samples[i][1][0].numpy() for i in range(5)])
+    labels = ["a", "b", "a", "c", "b"]
+    path = write_paired(tmp_path / "test.h5", images, sinograms, geometry=GEOMETRY,
+                        physics={"photons": 4096.0}, groups=labels)
+    assert open_data(path).groups == tuple(labels)
+    assert open_data(path, num_samples=2).groups == ("a", "b")
+
+
 def test_open_lodopab_folder(tmp_path):
     rng = np.random.default_rng(0)
     observations = rng.random((3, 7, 23), dtype=np.float32) * 0.1

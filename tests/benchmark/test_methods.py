@@ -1,13 +1,17 @@
-"""Method specs: parsing, classical methods, ODL's fbp_op, checkpoints and bad input."""
+"""Method specs: parsing, classical methods, the ODL and deepinv peers, checkpoints and bad input."""
 
 from __future__ import annotations
+
+import sys
+import types
 
 import pytest
 import torch
 
 import recon
 from recon.algorithms import fbp, tv
-from recon.benchmark.methods import build_method, parse_spec
+from recon.benchmark.methods import build_method, default_methods, import_deepinv, parse_spec
+from recon.data.phantoms import shepp_logan
 from recon.metrics import psnr
 from tests.benchmark.conftest import GEOMETRY
 
@@ -46,10 +50,46 @@ def test_odl_fbp_peer_agrees_with_recon_fbp(tiny_levels):
     assert float(psnr(peer, ours).min()) > 30
 
 
+def test_deepinv_fbp_peer_agrees_with_recon_fbp_in_physical_units():
+    try:  # like pytest.importorskip, but also skips an install that fails to import (RuntimeError ...)
+        import_deepinv()
+    except ImportError as error:
+        pytest.skip(str(error))
+    geometry = recon.Geometry.parallel(image_size=32, num_angles=30, num_detectors=47)
+    A = recon.RayTransform(geometry)
+    x = torch.from_numpy(shepp_logan(32))[None, None].repeat(2, 1, 1, 1)
+    x[1, 0, 4:10, 20:24] += 0.3  # off-centre, to catch flips and transpositions
+    y = A(x)
+    ours = fbp(y, A, filter="ram-lak", frequency_scaling=1.0)  # deepinv's FBP has a plain ramp
+    peer = build_method("deepinv-fbp", geometry).reconstruct(y)
+    assert peer.shape == ours.shape == (2, 1, 32, 32)
+    assert float(psnr(peer, ours).min()) > 30
+    assert float(psnr(peer, ours.transpose(-1, -2))[1]) < 25 and float(psnr(peer, ours.flip(-1))[1]) < 25
+    torch.testing.assert_close(peer.mean(dim=(2, 3)), ours.mean(dim=(2, 3)), rtol=0.02, atol=0)
+
+
+def test_deepinv_fbp_refuses_geometries_deepinv_cannot_represent():
+    with pytest.raises(ValueError, match="deepinv-fbp: expected a parallel beam on a square grid.*17x11"):
+        build_method("deepinv-fbp", GEOMETRY)
+    fan = recon.Geometry.fan(image_size=16, num_angles=7, num_detectors=23)
+    with pytest.raises(ValueError, match="got a fan 16x16 image"):
+        build_method("deepinv-fbp", fan)
+
+
+def test_default_methods_include_deepinv_fbp_only_where_deepinv_imports(monkeypatch):
+    monkeypatch.setitem(sys.modules, "deepinv", None)
+    assert default_methods() == ["fbp", "tv", "odl-fbp"]
+    with pytest.raises(ValueError, match="^deepinv-fbp needs DeepInverse: pip install deepinv$"):
+        build_method("deepinv-fbp", recon.Geometry.parallel(image_size=16, num_angles=7, num_detectors=23))
+    monkeypatch.setitem(sys.modules, "deepinv", types.ModuleType("deepinv"))
+    assert default_methods() == ["fbp", "tv", "odl-fbp", "deepinv-fbp"]
+
+
 @pytest.mark.parametrize("spec, message", [
     ("fbpp", "unknown method 'fbpp'"),
     ("sirt:iteration=3", "unknown"),
     ("odl-fbp:iterations=3", "odl-fbp takes"),
+    ("deepinv-fbp:filter=hann", "deepinv-fbp takes no parameters"),
     ("no/such/model.safetensors", "unknown method"),
 ])
 def test_unknown_methods_and_parameters_are_refused(spec, message):

@@ -17,7 +17,7 @@ from recon.algorithms import fbp
 from recon.benchmark import BenchmarkData, Method, RunConfig, benchmark, build_method
 from recon.benchmark.runner import REFERENCE, part_paths
 from recon.benchmark.scoring import data_consistency
-from recon.metrics import psnr
+from recon.metrics import psnr, roi_hu_stats
 from tests.benchmark.conftest import GEOMETRY
 
 
@@ -154,3 +154,30 @@ def test_wrong_output_shape_names_the_method(tmp_path, tiny_levels):
     transposed = Method("transposed", "t", lambda y: torch.zeros(len(y), 1, 11, 17))
     with pytest.raises(ValueError, match="transposed: expected reconstructions of shape"):
         benchmark(tiny_levels[:1], [transposed], RunConfig(output=tmp_path, progress=False))
+
+
+def test_hu_columns_with_the_default_and_a_given_region(tmp_path, tiny_levels):
+    level = tiny_levels[:1]
+    outcome = benchmark(level, ["fbp"], RunConfig(output=tmp_path / "default", examples=0, progress=False))
+    with open(tmp_path / "default" / "results.csv") as file:
+        header = next(csv.reader(file))
+    assert header[-3:] == ["hu_error", "hu_noise", "seconds"]
+    markdown = (tmp_path / "default" / "summary.md").read_text()
+    assert "| HU error | HU noise |" in markdown and "soft tissue of each ground truth" in markdown
+    assert json.loads((tmp_path / "default" / "summary.json").read_text())["roi"] == "soft tissue"
+    reference = outcome.results[0].rows
+    assert [row["hu_error"] == 0 for row in reference] == [not math.isnan(row["hu_noise"]) for row in reference]
+    assert any(row["hu_error"] == 0 for row in reference)  # some truths have soft tissue
+
+    region = torch.zeros(GEOMETRY.image_shape, dtype=torch.bool)
+    region[6:11, 3:8] = True
+    config = RunConfig(output=tmp_path / "given", examples=0, progress=False, roi=region)
+    outcome = benchmark(level, ["fbp"], config)
+    y = torch.stack([level[0].samples[i][0] for i in range(5)])
+    _, noise = roi_hu_stats(fbp(y, RayTransform(GEOMETRY)), region)
+    assert [row["hu_noise"] for row in outcome.results[1].rows] == pytest.approx(noise[:, 0].tolist(), rel=1e-4)
+    assert "the given region of interest" in (tmp_path / "given" / "summary.md").read_text()
+    with pytest.raises(ValueError, match=r"roi: expected the image shape \(17, 11\), got \(11, 17\)"):
+        benchmark(level, ["fbp"], RunConfig(output=tmp_path / "bad", roi=region.T.contiguous()))
+    with pytest.raises(ValueError, match="roi: expected a boolean tensor"):
+        RunConfig(output=tmp_path, roi=region.float())

@@ -7,10 +7,10 @@ import math
 import torch
 
 import recon
-from recon.benchmark.scoring import data_consistency, score
+from recon.benchmark.scoring import METRICS, data_consistency, hu_scores, score
 from recon.data.phantoms import shepp_logan
-from recon.metrics import psnr, ssim
-from recon.physics import MU_MAX, simulate
+from recon.metrics import psnr, roi_hu_stats, soft_tissue_roi, ssim
+from recon.physics import MU_MAX, hu_to_normalized, simulate
 from tests.benchmark.conftest import GEOMETRY
 
 
@@ -40,10 +40,32 @@ def test_score_uses_lodopab_data_range_per_image(tiny_levels):
     y, gt = (torch.stack(parts) for parts in zip(*(tiny_levels[0].samples[i] for i in range(3))))
     x = gt + 0.05 * torch.randn(gt.shape, generator=torch.Generator().manual_seed(0))
     scores = score(x, gt, y, A, photons=4096, mu_max=MU_MAX)
-    assert set(scores) == {"psnr", "ssim", "data_consistency"}
+    assert tuple(scores) == METRICS == ("psnr", "ssim", "data_consistency", "hu_error", "hu_noise")
     torch.testing.assert_close(scores["psnr"], psnr(x, gt)[:, 0])
     torch.testing.assert_close(scores["ssim"], ssim(x, gt)[:, 0])
     ranges = gt.flatten(1).amax(1) - gt.flatten(1).amin(1)
     mse = ((x - gt).double() ** 2).flatten(1).mean(1)
     torch.testing.assert_close(scores["psnr"], 10 * torch.log10(ranges.double() ** 2 / mse))
     assert all(math.isfinite(v) for v in scores["data_consistency"].tolist())
+
+
+def test_hu_scores_in_the_soft_tissue_of_the_truth_and_in_a_given_region():
+    gt = torch.full((3, 1, 17, 11), float(hu_to_normalized(torch.tensor(-1000.0))))
+    gt[:2, :, 3:14, 2:9] = hu_to_normalized(torch.tensor(30.0))
+    gt[1, :, 8, 5] = hu_to_normalized(torch.tensor(80.0))  # texture inside the tissue; image 2 is all air
+    x = gt + 0.01 * torch.randn(gt.shape, generator=torch.Generator().manual_seed(0))
+    scores = hu_scores(x, gt, mu_max=MU_MAX)
+    roi = soft_tissue_roi(gt)
+    mean, std = roi_hu_stats(x[:2], roi[:2])
+    truth, _ = roi_hu_stats(gt[:2], roi[:2])
+    torch.testing.assert_close(scores["hu_error"][:2], (mean - truth).abs()[:, 0])
+    torch.testing.assert_close(scores["hu_noise"][:2], std[:, 0])
+    assert scores["hu_noise"][0] > 5 and math.isnan(scores["hu_error"][2]) and math.isnan(scores["hu_noise"][2])
+    assert hu_scores(gt, gt, mu_max=MU_MAX)["hu_error"][:2].tolist() == [0, 0]
+
+    region = torch.zeros(17, 11, dtype=torch.bool)
+    region[:4] = True  # air and tissue edge, the same for every image
+    given = hu_scores(x, gt, roi=region, mu_max=MU_MAX)
+    mean, std = roi_hu_stats(x, region)
+    torch.testing.assert_close(given["hu_noise"], std[:, 0])
+    assert not given["hu_error"].isnan().any()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
+import torch
 
 from recon import cli
 from recon.data.hdf5 import write_paired
@@ -61,6 +63,24 @@ def test_runs_on_a_recon_hdf5_file(tmp_path, capsys):
     assert "3 images, parallel 13x13 image, 7 angles, 19 bins" in capsys.readouterr().out
 
 
+def test_group_labels_of_a_recon_file_give_a_breakdown(tmp_path, capsys):
+    import recon
+    from recon.data.phantoms import shepp_logan
+
+    geometry = recon.Geometry.parallel(image_size=32, num_angles=30, num_detectors=47)
+    images = np.stack([shepp_logan(32), 0.5 * shepp_logan(32), shepp_logan(32)]).astype(np.float32)
+    sinograms = recon.RayTransform(geometry)(torch.from_numpy(images)[:, None])[:, 0].numpy()
+    path = write_paired(tmp_path / "test.h5", images, sinograms, geometry=geometry,
+                        physics={"photons": 4096, "mu_max": MU_MAX}, groups=["adult", "child", "adult"])
+    assert benchmark(tmp_path / "out", "--data", str(path), "--methods", "fbp", "--quiet") == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())["summary"]
+    assert {(e["method"], e["group"], e["n"]) for e in summary if e["method"] == "fbp"} == {
+        ("fbp", "all", 3), ("fbp", "adult", 2), ("fbp", "child", 1)}
+    markdown = (tmp_path / "out" / "summary.md").read_text()
+    assert "### test.h5: by group" in markdown and "| fbp | child | 1 |" in markdown
+    assert "### test.h5: by group" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("arguments, message", [
     ([*TINY, "--methods", "fbp", "fbq"], "unknown method 'fbq'"),
     ([*TINY, "--methods", "cgls:iterations"], "expected parameters as key=value"),
@@ -68,6 +88,7 @@ def test_runs_on_a_recon_hdf5_file(tmp_path, capsys):
     (["--samples", "0", "--image-size", "13"], "positive"),
     (["--data", "missing.h5"], "missing.h5: no such file"),
     (["--data", ".", "--photons", "100"], "--photons: only for built-in data"),
+    ([*TINY, "--methods", "fbp", "deepinv-fbp:filter=hann"], "deepinv-fbp takes no parameters"),
 ])
 def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, monkeypatch, arguments, message):
     monkeypatch.chdir(tmp_path)
@@ -90,5 +111,28 @@ def test_empty_lodopab_folder_and_foreign_checkpoint_geometry_exit_2(tmp_path, c
     path = save_model(build_model("dncnn", geometry=other, depth=2, channels=2), tmp_path / "m.safetensors")
     assert benchmark(tmp_path / "out", *TINY, "--methods", "fbp", str(path)) == 2
     err = capsys.readouterr().err
-    assert "trained on a parallel 13x13 image, 9 angles" in err and err.count("\n") == 1
+    assert "trained on a parallel 13x13 image, 9 angles, 19 bins" in err and err.count("\n") == 1
+    assert "the data are a parallel 13x13 image, 7 angles, 19 bins" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_empty_recon_file_exits_2(tmp_path, capsys):
+    import recon
+
+    geometry = recon.Geometry.parallel(image_size=13, num_angles=7, num_detectors=19)
+    path = write_paired(tmp_path / "empty.h5", np.zeros((0, 13, 13), np.float32), np.zeros((0, 7, 19), np.float32),
+                        geometry=geometry, physics={"photons": 4096})
+    assert benchmark(tmp_path / "out", "--data", str(path), "--methods", "fbp", "--quiet") == 2
+    err = capsys.readouterr().err
+    assert err == "recon benchmark: error: empty.h5: the dataset is empty, nothing to benchmark\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_deepinv_fbp_without_deepinv_exits_2_and_is_not_a_default(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "deepinv", None)  # import deepinv raises ImportError
+    assert benchmark(tmp_path / "out", *TINY, "--methods", "fbp", "deepinv-fbp") == 2
+    err = capsys.readouterr().err
+    assert err == "recon benchmark: error: deepinv-fbp needs DeepInverse: pip install deepinv\n"
+    assert not (tmp_path / "out").exists()
+    assert benchmark(tmp_path / "out", *TINY, "--examples", "0") == 0
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["methods"] == ["fbp", "tv", "odl-fbp"]

@@ -6,23 +6,32 @@ import subprocess
 import sys
 
 from recon.cli import main
+from recon.commands.demo import default_methods
+from recon.training.checkpoint import shipped_models
 
 
-def test_demo_writes_the_figure_and_a_summary(tmp_path, capsys):
-    output = tmp_path / "figures" / "demo.png"
-    status = main(["demo", "--size", "33", "--angles", "20", "--detectors", "47", "--output", str(output)])
+def test_demo_runs_the_main_job_and_writes_table_and_figure(tmp_path, capsys):
+    output = tmp_path / "demo"
+    status = main(["demo", "--samples", "2", "--methods", "fbp", "odl-fbp", "--output", str(output), "--quiet"])
     assert status == 0
-    assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not list(output.parent.glob("*.part"))
-    printed = capsys.readouterr().out
-    assert "dot test" in printed and "sinogram (20, 47)" in printed
+    assert (output / "examples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert {"results.csv", "summary.json", "summary.md"} <= {p.name for p in output.iterdir()}
+    assert not list(output.rglob("*.part"))
+    table = capsys.readouterr().out
+    assert "| fbp |" in table and "| odl-fbp |" in table and "128x128 image, 360 angles, 183 bins" in table
+
+
+def test_demo_runs_fbp_tv_the_odl_peer_and_every_shipped_model_by_default():
+    methods = default_methods()
+    assert methods[:3] == ["fbp", "tv", "odl-fbp"]
+    assert set(shipped_models()) <= set(methods)
 
 
 def test_bad_demo_arguments_give_one_line_and_status_2(tmp_path, capsys):
-    status = main(["demo", "--size", "0", "--output", str(tmp_path / "x.png")])
+    status = main(["demo", "--samples", "0", "--output", str(tmp_path / "demo")])
     assert status == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and "image_size" in error and "Traceback" not in error
+    assert error.count("\n") == 1 and "--samples" in error and "Traceback" not in error
     assert not list(tmp_path.iterdir())
 
 

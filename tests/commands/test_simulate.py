@@ -100,8 +100,9 @@ def test_bad_arguments_give_one_line_and_status_2(tmp_path, capsys, arguments, m
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
-def test_a_real_ctrl_c_mid_projection_exits_130_and_leaves_no_file(tmp_path):
-    """SIGINT to a running ``recon simulate`` while batches are projected on the thread pool."""
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_a_real_ctrl_c_or_kill_mid_projection_exits_130_and_leaves_no_file(tmp_path, stop):
+    """SIGINT or SIGTERM to a running ``recon simulate`` while batches are projected on the thread pool."""
     import os
     import re
     import select
@@ -121,7 +122,7 @@ def test_a_real_ctrl_c_mid_projection_exits_130_and_leaves_no_file(tmp_path):
         if select.select([process.stderr], [], [], 1)[0]:
             progress += os.read(process.stderr.fileno(), 4096)
     time.sleep(0.5)  # a batch has been written: the next one is on the projector's thread pool now
-    process.send_signal(signal.SIGINT)
+    process.send_signal(getattr(signal, stop))
     remaining = process.communicate(timeout=60)[1]
     assert process.returncode == 130, (progress + remaining)[-500:]
     assert b"recon: interrupted" in remaining

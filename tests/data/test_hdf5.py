@@ -153,3 +153,25 @@ def test_wrong_dtype(tmp_path):
     replace_images(path, np.zeros((4, 9, 7), np.float64))
     with pytest.raises(ValueError, match="expected float32"):
         PairedDataset(path)
+
+
+def test_group_labels_round_trip_and_are_optional(tmp_path):
+    labels = ("lung", "liver", "lung", "héad")
+    path = write(tmp_path / "x.h5", groups=labels)
+    assert inspect_paired(path).groups == labels and PairedDataset(path).groups == labels
+    assert PairedDataset(write(tmp_path / "plain.h5")).groups is None
+    assert write(tmp_path / "y.h5", groups=labels).read_bytes() == path.read_bytes()
+
+
+def test_bad_group_labels_are_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"one label per sample \(4\), got 3"):
+        write(tmp_path / "x.h5", groups=["a", "b", "c"])
+    with pytest.raises(TypeError, match="sequence of str"):
+        write(tmp_path / "x.h5", groups=[1, 2, 3, 4])
+    assert not list(tmp_path.iterdir())
+    path = write(tmp_path / "x.h5", groups=list("abcd"))
+    with h5py.File(path, "a") as h5:
+        del h5["groups"]
+        h5.create_dataset("groups", data=["a", "b"], dtype=h5py.string_dtype())
+    with pytest.raises(ValueError, match=r"x\.h5: dataset 'groups': expected shape \(4,\).*got \(2,\)"):
+        PairedDataset(path)

@@ -19,14 +19,24 @@ def test_there_are_model_protocols():
     assert {p.stem for p in MODEL_PROTOCOLS} >= {"lpd_small", "lgd_small", "fbpconvnet_small", "redcnn_small"}
 
 
-@pytest.mark.parametrize("path", MODEL_PROTOCOLS, ids=lambda p: p.stem)
-def test_every_protocol_builds_its_model(path):
+SMALL_PROTOCOLS = [p for p in MODEL_PROTOCOLS if p.stem.endswith("_small")]
+
+
+@pytest.mark.parametrize("path", SMALL_PROTOCOLS, ids=lambda p: p.stem)
+def test_every_small_protocol_builds_its_model_for_the_mixed_training_set(path):
     config = load_config(path)
     geometry = build_geometry(config.geometry)
     assert (geometry.image_shape, geometry.sinogram_shape) == ((128, 128), (360, 183))
-    assert config.data.photons == 4096 and config.data.source == "phantoms"
+    assert config.data.photons == 4096 and config.data.source == "hdf5"
+    assert "mixed_small" in config.data.train and "mixed_small" in config.data.validation
     model = build_model(config.model, geometry=geometry, cpu_backend=config.cpu_backend, **config.model_args)
     assert model.name == config.model
+
+
+def test_the_full_size_lodopab_protocol_is_dival_s_lpd_on_gpus():
+    config = load_config(EXPERIMENTS / "lpd_lodopab.yaml", ["data.train=/data/lodopab"])
+    assert config.data.source == "lodopab" and config.device == "cuda" and config.geometry is None
+    assert config.model == "lpd" and config.model_args["hidden_channels"] == 32
 
 
 def test_overrides_and_their_errors(tmp_path):
@@ -43,7 +53,7 @@ def test_overrides_and_their_errors(tmp_path):
     with pytest.raises(ValueError, match="batch_size: expected a positive number"):
         load_config(protocol, ["batch_size=0"])
     with pytest.raises(ValueError, match="phantoms need train_samples"):
-        load_config(protocol, ["data.train_samples=null"])
+        load_config(protocol, ["data.source=phantoms", "data.train_samples=null"])
     with pytest.raises(ValueError, match="set by the training config"):
         load_config(protocol, ["model_args.cpu_backend=threads"])
     with pytest.raises(FileNotFoundError, match="no such config"):

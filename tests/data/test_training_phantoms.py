@@ -1,0 +1,68 @@
+"""The diverse `mixed` training family."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recon import Geometry
+from recon.data.phantoms import forbild, phantom, shepp_logan
+from recon.data.simulated import PhantomSource
+from recon.data.training_phantoms import MIXED_LAYOUTS, mixed_phantom
+from recon.physics import hu_to_normalized
+
+
+def test_mixed_phantoms_are_seeded_and_in_range():
+    first = mixed_phantom((40, 32), seed=3)
+    assert first.shape == (40, 32) and first.dtype == np.float32
+    np.testing.assert_array_equal(first, mixed_phantom((40, 32), seed=3))
+    assert not np.array_equal(first, mixed_phantom((40, 32), seed=4))
+    assert 0 <= first.min() and first.max() <= 1
+
+
+@pytest.mark.parametrize("layout", MIXED_LAYOUTS)
+def test_every_layout_draws_a_body_on_air(layout):
+    images = np.stack([mixed_phantom(64, seed=s, layouts=[layout]) for s in range(3)])
+    air = hu_to_normalized(-1000.0)
+    corners = images[:, [0, 0, -1, -1], [0, -1, 0, -1]]
+    np.testing.assert_allclose(corners, air, atol=1e-6)
+    body = images > air + 0.01
+    assert np.all(body.mean(axis=(1, 2)) > 0.1), "the body covers a good part of the field of view"
+    assert len({im.tobytes() for im in images}) == 3
+
+
+def test_the_family_varies_in_content_and_contrast():
+    images = np.stack([mixed_phantom(48, seed=s) for s in range(24)])
+    # bone (> 500 HU) and lung or gas (< -500 HU) inside the body both occur across the family
+    assert np.mean((images > hu_to_normalized(500.0)).any(axis=(1, 2))) > 0.3
+    inside = images > hu_to_normalized(-990.0)
+    assert np.mean([(im[m] < hu_to_normalized(-500.0)).any() for im, m in zip(images, inside)]) > 0.3
+    # textured: soft tissue is not piecewise constant
+    soft = (images > hu_to_normalized(-50.0)) & (images < hu_to_normalized(100.0))
+    assert np.median([len(np.unique(im[m].round(5))) for im, m in zip(images, soft)]) > 50
+
+
+def test_the_evaluation_phantoms_are_not_in_the_family():
+    g = Geometry.parallel(image_size=32, num_angles=10, num_detectors=45)
+    held_out = [shepp_logan(32), forbild(g, supersampling=1)]
+    family = [mixed_phantom(32, seed=s) for s in range(20)]
+    for image in held_out:
+        closest = min(np.abs(image - member).mean() for member in family)
+        assert closest > 0.01
+
+
+def test_phantom_dispatch_and_sources_draw_mixed_per_sample():
+    g = Geometry.parallel(image_size=32, num_angles=10, num_detectors=45)
+    np.testing.assert_array_equal(phantom("mixed", g, seed=5), mixed_phantom(32, seed=5))
+    source = PhantomSource("mixed", g, seed=1, stream=1)
+    assert not np.array_equal(source(0), source(1))
+    np.testing.assert_array_equal(source(1), PhantomSource("mixed", g, seed=1, stream=1)(1))
+    with pytest.raises(ValueError, match="random: pass a seed"):
+        phantom("mixed", g)
+
+
+def test_bad_arguments_name_what_was_expected():
+    with pytest.raises(ValueError, match="layouts among"):
+        mixed_phantom(32, seed=0, layouts=["lungs"])
+    with pytest.raises(ValueError, match="supersampling >= 1"):
+        mixed_phantom(32, seed=0, supersampling=0)
