@@ -48,7 +48,7 @@ VALIDATION = {"family": "mixed", "seed": 1, "stream": 1}
 
 
 def write_text(path: Path, text: str) -> None:
-    with atomic_path(path) as part:
+    with atomic_path(path, overwrite=True) as part:
         part.write_text(text)
 
 
