@@ -96,7 +96,10 @@ def save_model(model: Reconstructor, path: str | os.PathLike, *, extra_metadata:
                 "config": model.config, "code_version": _code_version(), **extra}
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     with atomic_path(path, overwrite=overwrite) as temporary:
+        temporary.touch()  # a new file's permissions under the umask; safetensors itself creates 0600 files
+        mode = temporary.stat().st_mode & 0o777
         save_file(tensors, temporary, metadata={_METADATA_KEY: json.dumps(metadata)})
+        os.chmod(temporary, mode)
     return Path(path)
 
 

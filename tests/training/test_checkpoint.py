@@ -152,3 +152,10 @@ def test_training_state_round_trip_restores_every_generator(tmp_path):
     set_rng_state(loaded["rng"])
     assert (random.random(), np.random.random()) == expected[:2]
     torch.testing.assert_close(torch.rand(1), expected[2], rtol=0, atol=0)
+
+
+def test_a_checkpoint_gets_the_permissions_of_any_new_file(tmp_path):
+    ordinary = tmp_path / "ordinary"
+    ordinary.touch()
+    path = save_model(build_model("dncnn", geometry=GEOMETRY, **SMALL["dncnn"]), tmp_path / "m.safetensors")
+    assert path.stat().st_mode & 0o777 == ordinary.stat().st_mode & 0o777
