@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from recon.data.phantoms import EllipseFamily
+from recon.data.phantoms import EllipseFamily, _as_pair
 from recon.physics import hu_to_normalized
 
 __all__ = ["MIXED_LAYOUTS", "mixed_phantom"]
@@ -130,10 +130,11 @@ def _thorax(canvas: _Canvas, rng: np.random.Generator) -> np.ndarray:
                               side * rng.uniform(0, 0.3))
         canvas.paint(lung, lung_hu)
         canvas.texture(lung, rng, amplitude=rng.uniform(0, 40), correlation=rng.uniform(0.7, 2))
+        points = np.argwhere(lung)
         for _ in range(rng.integers(3, 15)):  # vessels and nodules
-            point = np.argwhere(lung)[rng.integers(lung.sum())] if lung.any() else None
-            if point is not None:
-                u, v = canvas.u[tuple(point)], canvas.v[tuple(point)]
+            if len(points):
+                point = tuple(points[rng.integers(len(points))])
+                u, v = canvas.u[point], canvas.v[point]
                 r = rng.uniform(0.008, 0.035)
                 canvas.paint(canvas.ellipse(r, r * rng.uniform(0.6, 1.6), u, v, rng.uniform(0, np.pi)),
                              rng.uniform(-100, 80))
@@ -179,12 +180,12 @@ def _spine(canvas: _Canvas, rng: np.random.Generator, b: float) -> None:
 def _ellipses(canvas: _Canvas, rng: np.random.Generator) -> np.ndarray:
     family = EllipseFamily(inserts=(int(rng.integers(1, 6)), int(rng.integers(6, 20))),
                            insert_axes=(0.02, rng.uniform(0.15, 0.4)))
-    rows = family.sample(rng)
-    body = None
-    for k, (_, a, b, x0, y0, angle) in enumerate(rows):
-        mask = canvas.ellipse(a, b, x0, y0, np.deg2rad(angle))
-        canvas.paint(mask, rng.uniform(-100, 80) if k == 0 else rng.uniform(-900, 1500))
-        body = mask if k == 0 else body
+    (_, *outline), *inserts = family.sample(rng)  # CT numbers are drawn again below, on wider ranges
+    a, b, x0, y0, angle = outline
+    body = canvas.ellipse(a, b, x0, y0, np.deg2rad(angle))
+    canvas.paint(body, rng.uniform(-100, 80))
+    for _, a, b, x0, y0, angle in inserts:
+        canvas.paint(canvas.ellipse(a, b, x0, y0, np.deg2rad(angle)), rng.uniform(-900, 1500))
     return body
 
 
@@ -240,8 +241,7 @@ def mixed_phantom(
         raise ValueError(f"mixed_phantom: expected layouts among {MIXED_LAYOUTS} and supersampling >= 1, "
                          f"got {list(layouts)} and {supersampling}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    shape = (shape, shape) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    canvas = _Canvas(shape, supersampling, rotation=rng.uniform(0, 2 * np.pi), flip=bool(rng.integers(2)),
+    canvas = _Canvas(_as_pair(shape), supersampling, rotation=rng.uniform(0, 2 * np.pi), flip=bool(rng.integers(2)),
                      scale=rng.uniform(0.75, 1.08), shift=tuple(rng.uniform(-0.06, 0.06, size=2)))
     body = _LAYOUTS[layouts[rng.integers(len(layouts))]](canvas, rng)
     canvas.texture(body, rng, amplitude=rng.uniform(0, 25), correlation=rng.uniform(0.5, 6))
