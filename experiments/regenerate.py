@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from recon.algorithms import Reconstructor, select_parameter
 from recon.cli import main as recon_main
@@ -36,6 +35,7 @@ from recon.files import atomic_path
 from recon.geometry import Geometry
 from recon.operators import RayTransform
 from recon.training.checkpoint import WEIGHTS_DIR, load_model, shipped_models
+from recon.training.config import read_yaml_text
 
 EXPERIMENTS = Path(__file__).resolve().parent
 PROTOCOLS = EXPERIMENTS / "protocols"
@@ -113,7 +113,7 @@ def check_targets(targets: list[dict], summary: dict) -> str:
 
 
 def run_protocol(name: str) -> str:
-    protocol = yaml.safe_load((PROTOCOLS / f"{name}.yaml").read_text())
+    protocol = read_yaml_text((PROTOCOLS / f"{name}.yaml").read_text())
     output = RESULTS / name
     output.mkdir(parents=True, exist_ok=True)
     options = protocol["benchmark"]

@@ -521,8 +521,9 @@ class Geometry:
         import astra
 
         if self.ndim == 2:
-            if self.kind == "fan" and num_slices != 1:
-                raise ValueError("a fan-beam geometry is projected one slice at a time")
+            if self.kind == "fan":
+                raise ValueError("fan-beam geometries have no ASTRA 3D form here: on CUDA they use "
+                                 "the sparse system matrix (ASTRA's CUDA fan-beam pair is not adjoint)")
             return self._astra_stacked_2d(astra, num_slices)
         return self._astra_3d(astra)
 
@@ -543,15 +544,8 @@ class Geometry:
         (spacing,) = self.detector_spacing
         u = to_astra(spacing * a)
         v = np.tile([0.0, 0.0, slice_thickness], (self.num_angles, 1))
-        if self.kind == "parallel":
-            vectors = np.hstack([to_astra(d), to_astra(s_mid * a), u, v])
-            kind = "parallel3d_vec"
-        else:
-            source = to_astra(-self.source_radius * d)
-            centre = to_astra(self.detector_radius * d + s_mid * a)
-            vectors = np.hstack([source, centre, u, v])
-            kind = "cone_vec"
-        proj_geom = astra.create_proj_geom(kind, num_slices, self.detector_shape[0], vectors)
+        vectors = np.hstack([to_astra(d), to_astra(s_mid * a), u, v])
+        proj_geom = astra.create_proj_geom("parallel3d_vec", num_slices, self.detector_shape[0], vectors)
         return vol_geom, proj_geom
 
     def _astra_3d(self, astra) -> tuple[dict, dict]:

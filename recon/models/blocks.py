@@ -8,7 +8,7 @@ __all__ = ["conv_block", "conv_bn_relu"]
 
 
 def conv_block(in_channels: int, out_channels: int, *, hidden_channels: int = 32, layers: int = 3,
-               kernel_size: int = 3) -> nn.Sequential:
+               kernel_size: int = 3, zero_last: bool = False) -> nn.Sequential:
     """``layers`` size-preserving convolutions with PReLU between them, none after the last.
 
     The learned update of the unrolled networks (Adler & Oktem 2018 use
@@ -23,6 +23,10 @@ def conv_block(in_channels: int, out_channels: int, *, hidden_channels: int = 32
         Number of convolutions, at least 1.
     kernel_size : int
         Odd side of every kernel.
+    zero_last : bool
+        Start the last convolution's weights and bias at zero, so that the
+        untrained block outputs zeros: a residual update built on it starts
+        as the identity.
 
     Returns
     -------
@@ -39,6 +43,9 @@ def conv_block(in_channels: int, out_channels: int, *, hidden_channels: int = 32
         if index:
             modules.append(nn.PReLU(width_in))
         modules.append(nn.Conv2d(width_in, width_out, kernel_size, padding=kernel_size // 2))
+    if zero_last:
+        nn.init.zeros_(modules[-1].weight)
+        nn.init.zeros_(modules[-1].bias)
     return nn.Sequential(*modules)
 
 

@@ -54,6 +54,10 @@ class LearnedGradientDescent(Reconstructor):
         Convolutions per CNN (default 3).
     initialization : {"fbp", "zero"}
         Starting image.
+    zero_init_updates : bool
+        Start every update CNN's last convolution at zero, so that the
+        untrained network returns its starting image (the FBP) and training
+        refines it instead of first undoing random updates.
     **options
         ``fbp_filter``, ``frequency_scaling``, ``cpu_backend`` of
         :class:`~recon.models.base.Reconstructor`.
@@ -66,14 +70,15 @@ class LearnedGradientDescent(Reconstructor):
 
     def __init__(self, geometry: Geometry | dict[str, Any], *, iterations: int = 10, memory: int = 5,
                  hidden_channels: int = 32, layers: int = 3, initialization: Initialization = "fbp",
-                 **options: Any) -> None:
+                 zero_init_updates: bool = True, **options: Any) -> None:
         super().__init__(geometry, **options)
         _check_counts(iterations=iterations, memory=memory, hidden_channels=hidden_channels, layers=layers)
         _check_initialization(initialization)
         self.initialization = initialization
         self.memory = memory
         self.updates = nn.ModuleList(
-            conv_block(2 + memory, 1 + memory, hidden_channels=hidden_channels, layers=layers)
+            conv_block(2 + memory, 1 + memory, hidden_channels=hidden_channels, layers=layers,
+                       zero_last=zero_init_updates)
             for _ in range(iterations)
         )
 
@@ -114,6 +119,10 @@ class LearnedPrimalDual(Reconstructor):
         Convolutions per CNN (paper: 3).
     initialization : {"fbp", "zero"}
         Starting image (the paper: zero; DIVal's LoDoPaB model: FBP).
+    zero_init_updates : bool
+        Start every update CNN's last convolution at zero, so that the
+        untrained network returns its starting image (the FBP) and training
+        refines it instead of first undoing random updates.
     **options
         ``fbp_filter``, ``frequency_scaling``, ``cpu_backend`` of
         :class:`~recon.models.base.Reconstructor`.
@@ -133,7 +142,8 @@ class LearnedPrimalDual(Reconstructor):
 
     def __init__(self, geometry: Geometry | dict[str, Any], *, iterations: int = 10, primal_channels: int = 5,
                  dual_channels: int = 5, hidden_channels: int = 32, layers: int = 3,
-                 initialization: Initialization = "fbp", **options: Any) -> None:
+                 initialization: Initialization = "fbp", zero_init_updates: bool = True,
+                 **options: Any) -> None:
         super().__init__(geometry, **options)
         _check_counts(iterations=iterations, primal_channels=primal_channels, dual_channels=dual_channels,
                       hidden_channels=hidden_channels, layers=layers)
@@ -142,11 +152,13 @@ class LearnedPrimalDual(Reconstructor):
         self.primal_channels = primal_channels
         self.dual_channels = dual_channels
         self.dual_updates = nn.ModuleList(
-            conv_block(dual_channels + 2, dual_channels, hidden_channels=hidden_channels, layers=layers)
+            conv_block(dual_channels + 2, dual_channels, hidden_channels=hidden_channels, layers=layers,
+                       zero_last=zero_init_updates)
             for _ in range(iterations)
         )
         self.primal_updates = nn.ModuleList(
-            conv_block(primal_channels + 1, primal_channels, hidden_channels=hidden_channels, layers=layers)
+            conv_block(primal_channels + 1, primal_channels, hidden_channels=hidden_channels, layers=layers,
+                       zero_last=zero_init_updates)
             for _ in range(iterations)
         )
 

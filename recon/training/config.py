@@ -21,6 +21,7 @@ and shared by the models trained on it.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -194,6 +195,22 @@ def _check_keys(data: Any, cls: type, where: str) -> None:
         raise ValueError(f"{where}: unknown keys {unknown}; expected some of {sorted(known)}")
 
 
+class _YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-3`` as a number (YAML 1.2) rather than a string."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def read_yaml_text(text: str) -> Any:
+    """Parse YAML safely (no object construction), with YAML 1.2 numbers like ``1e-3``."""
+    return yaml.load(text, Loader=_YamlLoader)
+
+
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """A copy of nested ``data`` with ``"a.b=value"`` overrides applied (values parsed as YAML)."""
     result = yaml.safe_load(yaml.safe_dump(data))
@@ -207,7 +224,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ValueError(f"--set {override!r}: {part!r} is not a section")
-        node[leaf] = yaml.safe_load(text)
+        node[leaf] = read_yaml_text(text)
     return result
 
 
@@ -227,7 +244,7 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path.resolve() in chain:
         raise ValueError(f"{path}: inherits from itself through {[str(p) for p in chain]}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = read_yaml_text(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ValueError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):

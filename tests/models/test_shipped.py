@@ -38,20 +38,19 @@ def test_shipped_metadata_records_the_synthetic_training(name):
     assert "dicom" not in physics.get("source", "")  # the DICOM slices are for evaluation only
 
 
+#: Least PSNR gain over FBP (Hann, 0.641) on the eight unseen images, dB. Measured when the
+#: weights were committed: LPD +8.4, LGD +6.9, RED-CNN +5.4, FBPConvNet +4.8; issue 5 asks
+#: LPD for FBP + 5 and FBPConvNet for FBP + 4 on the full test set (experiments/results).
+MARGINS = {"lpd-small": 5.0, "lgd-small": 3.0, "fbpconvnet-small": 4.0, "redcnn-small": 3.0}
+
+
 @pytest.mark.parametrize("name", SHIPPED)
-def test_shipped_model_beats_fbp_psnr_on_unseen_data(name, unseen):
-    y, x, fbp_psnr, _ = unseen
+def test_shipped_model_beats_fbp_on_unseen_data(name, unseen):
+    y, x, fbp_psnr, fbp_ssim = unseen
     model = recon.load_model(name)
     assert model.geometry == GEOMETRY
     with torch.no_grad():
         output = model(y)
     assert output.shape == x.shape
-    assert psnr(output, x).mean() > fbp_psnr + 1.0
-
-
-@pytest.mark.parametrize("name", ["fbpconvnet-small", "redcnn-small"])
-def test_shipped_post_processing_beats_fbp_ssim_on_unseen_data(name, unseen):
-    # (the undertrained unrolled models do not: experiments/results/low_dose/targets.md)
-    y, x, _, fbp_ssim = unseen
-    with torch.no_grad():
-        assert ssim(recon.load_model(name)(y), x).mean() > fbp_ssim
+    assert psnr(output, x).mean() > fbp_psnr + MARGINS[name]
+    assert ssim(output, x).mean() > fbp_ssim

@@ -309,10 +309,31 @@ def test_on_device(device, name):
     assert y.device == x.device
     reference = RayTransform(geometry)(x.detach().cpu())
     relative = float((y.detach().cpu() - reference).norm() / reference.norm())
-    assert relative <= (1e-6 if device.type == "cpu" else 2e-2)
-    assert dot_test(operator, device=device) <= DOT_TOLERANCE[device.type]
+    # CUDA fan beam runs the CPU projector's matrix (exact); parallel beam ASTRA's CUDA pair.
+    exact = device.type == "cpu" or name == "fan"
+    assert relative <= (1e-6 if exact else 2e-2)
+    assert dot_test(operator, device=device) <= (DOT_TOLERANCE["cpu"] if exact else DOT_TOLERANCE["cuda"])
     y.sum().backward()
     assert x.grad.device == x.device and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name, expected", [("parallel", "astra_cuda"), ("fan", "sparse")])
+def test_cuda_tensors_choose_an_adjoint_backend(monkeypatch, name, expected):
+    """Fan beam on CUDA takes the exact sparse matrix: ASTRA's CUDA fan pair is not adjoint (checkable without a GPU)."""
+    import recon.operators.ray_transform as module
+
+    chosen = []
+    monkeypatch.setattr(module, "create_backend", lambda backend, *args, **options: chosen.append(
+        (backend, options.get("device"))))
+    RayTransform(GEOMETRIES[name]).backend_for(torch.device("cuda:0"))
+    assert chosen == [(expected, torch.device("cuda:0"))]
+
+
+def test_astra_cuda_backend_refuses_fan_beam():
+    from recon.operators.backends import create_backend
+
+    with pytest.raises(ValueError, match="fan-beam one"):
+        create_backend("astra_cuda", FAN, "line", device="cuda")
 
 
 @pytest.mark.gpu
@@ -333,7 +354,9 @@ def test_3d_on_cuda(geometry):
     x = _random((2, 1, *geometry.image_shape), device="cuda")
     y = operator(x)
     assert y.shape == (2, 1, *geometry.sinogram_shape)
-    assert dot_test(operator, device="cuda") <= 1e-2
+    # ASTRA's own cone pair is mismatched by 1.5e-2 (H100, create_sino3d_gpu and
+    # create_backprojection3d_gpu); its 3D parallel pair by 1.5e-3.
+    assert dot_test(operator, device="cuda") <= 2e-2
     space, odl_geometry = geometry.to_odl()
     reference = tomo.RayTransform(space, odl_geometry, impl="astra_cuda")
     expected = reference(space.element(x[0, 0].cpu().numpy())).asarray()

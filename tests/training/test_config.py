@@ -44,6 +44,10 @@ def test_overrides_and_their_errors(tmp_path):
     config = load_config(protocol, ["epochs=2", "data.train_samples=8", "model_args.iterations=4"])
     assert (config.epochs, config.data.train_samples, config.model_args["iterations"]) == (2, 8, 4)
     assert config.model_args["primal_channels"] == 5  # the rest of the section stays
+    # PyYAML alone reads "1e-3" as a string (YAML 1.1); protocols and --set read it as a number.
+    assert load_config(protocol, ["learning_rate=1e-3"]).learning_rate == pytest.approx(1e-3)
+    (tmp_path / "rate.yaml").write_text(f"inherit: {protocol}\nlearning_rate: 5e-4\n")
+    assert load_config(tmp_path / "rate.yaml").learning_rate == pytest.approx(5e-4)
     with pytest.raises(ValueError, match=r"unknown keys \['epoch'\]"):
         load_config(protocol, ["epoch=2"])
     with pytest.raises(ValueError, match=r"data: unknown keys \['photon'\]"):

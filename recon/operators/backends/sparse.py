@@ -2,7 +2,9 @@
 
 For training at small and medium sizes, one sparse matrix-matrix product
 projects a whole batch at once and uses every core; the transpose is stored
-too, so the adjoint is the exact transpose of the same matrix. The matrix is
+too, so the adjoint is the exact transpose of the same matrix. On a CUDA
+device the products run in cuSPARSE with the same matrix, so CUDA tensors get
+the CPU operator's numbers and its exact adjoint. The matrix is
 built once from ASTRA's CPU projector and cached on disk (``.npz``, loaded
 with ``allow_pickle=False``), keyed by the geometry, projector and ASTRA
 version.
@@ -112,9 +114,12 @@ class SparseMatrixBackend:
     cache : bool
         Read and write the on-disk matrix cache.
     num_threads : int, optional
-        torch intra-op threads for the products (default: torch's setting).
-        On a machine shared with other jobs, 1 thread can beat 2 competing
-        ones (see docs/benchmarks.md).
+        torch intra-op threads for the products on CPU (default: torch's
+        setting). On a machine shared with other jobs, 1 thread can beat 2
+        competing ones (see docs/benchmarks.md).
+    device : torch.device or str
+        Where the matrices live and the products run (default CPU); the
+        tensors passed in must be on it.
 
     Attributes
     ----------
@@ -123,17 +128,18 @@ class SparseMatrixBackend:
     """
 
     def __init__(
-        self, geometry: Geometry, projector: str, *, cache: bool = True, num_threads: int | None = None
+        self, geometry: Geometry, projector: str, *, cache: bool = True, num_threads: int | None = None,
+        device: torch.device | str = "cpu",
     ):
         import scipy.sparse
 
         indptr, indices, data = load_or_build_csr(geometry, projector, cache=cache)
         shape = (geometry.num_angles * geometry.num_detectors, int(np.prod(geometry.image_shape)))
-        self.matrix = _torch_csr(indptr, indices, data, shape)
+        self.matrix = _torch_csr(indptr, indices, data, shape).to(device)
         transposed = scipy.sparse.csr_matrix((data, indices, indptr), shape=shape).T.tocsr()
         self.matrix_t = _torch_csr(
             transposed.indptr, transposed.indices, transposed.data, shape[::-1]
-        )
+        ).to(device)
         self.num_threads = num_threads
         self.nbytes = sum(
             t.crow_indices().nbytes + t.col_indices().nbytes + t.values().nbytes
