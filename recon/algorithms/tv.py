@@ -26,7 +26,7 @@ DataTerm = Literal["wls", "ls"]
 LODOPAB_MU_MAX = 81.35858
 
 #: Default TV weights, tuned for LoDoPaB-normalised post-log data at 4096 photons.
-DEFAULT_WEIGHTS: dict[str, float] = {"ls": 5.0e-4, "wls": 4.0e-6}
+DEFAULT_WEIGHTS: dict[str, float] = {"ls": 5.0e-5, "wls": 4.0e-6}
 
 
 def gradient(x: Tensor) -> Tensor:
@@ -86,11 +86,15 @@ def tv(
         pixel size); its norm is computed once (``A.norm()``, cached).
     weight : float, optional
         ``lambda``. Default :data:`DEFAULT_WEIGHTS` of the data term, tuned
-        on simulated LoDoPaB-style ellipse phantoms at 4096 photons per bin:
-        5e-4 for ``"ls"`` (best weights measured: 5e-4 at 48x48, 4e-4 at
-        64x64 and 128x128, 3e-4 to 6e-4 at LoDoPaB's 362x362, each with
-        LoDoPaB's angle and bin density), 4e-6 for ``"wls"`` (tuned at 64x64
-        only). See Notes for other doses.
+        by mean PSNR (:func:`~recon.algorithms.select_parameter`, 200
+        iterations) at 4096 photons per bin with LoDoPaB's angle and bin
+        density: 5e-5 for ``"ls"``, best on random ellipse phantoms at
+        128x128/360/183 (37.8 dB; 4e-4 gives 33.8) and at LoDoPaB's
+        362x362/1000/513 (39.9 dB; 4e-4 gives 36.5), and best or within
+        0.5 dB of best on the ``mixed`` anatomical family at 128x128. Sparse,
+        high-contrast toy images want more: 5e-4 on the 48x48 ellipses of
+        the test suite. 4e-6 for ``"wls"`` (tuned at 64x64 only). See Notes
+        for other doses.
     iterations : int
         PDHG iterations (>= 0); each costs one ``A`` and one ``A^T``.
     data_term : {"ls", "wls"}
@@ -125,8 +129,9 @@ def tv(
     phantoms (best 5.4e-4 at 4096 photons): 1.35e-4 at 16384 photons
     (exactly ``4096 / N0`` times), 1.1e-3 at 1024 (the rule says 2.2e-3:
     below LoDoPaB's dose the best weight grows more slowly, roughly like
-    ``1 / sqrt(N0)``). Start from ``5e-4 * 4096 / N0`` and refine it on a
-    few validation images with :func:`recon.algorithms.select_parameter`.
+    ``1 / sqrt(N0)``; on the ``mixed`` family at 128x128 it doubles from
+    5e-5 to 1e-4). Start from ``5e-5 * 4096 / N0`` and refine it on a few
+    validation images with :func:`recon.algorithms.select_parameter`.
 
     Examples
     --------
