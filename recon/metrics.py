@@ -20,7 +20,7 @@ from torch import Tensor
 
 from recon.physics import MU_MAX, normalized_to_hu
 
-__all__ = ["psnr", "rmse", "roi_hu_stats", "soft_tissue_roi", "ssim"]
+__all__ = ["broadcast_roi", "psnr", "rmse", "roi_hu_stats", "soft_tissue_roi", "ssim"]
 
 
 def _as_batch(x: Tensor, gt: Tensor) -> tuple[Tensor, Tensor]:
@@ -152,8 +152,24 @@ def _hu(x: Tensor, mu_max: float) -> Tensor:
     return normalized_to_hu(x.double() * (mu_max / MU_MAX))
 
 
-def _roi_mask(mask: Tensor, shape: torch.Size) -> Tensor:
-    """``mask`` broadcast to the image batch ``shape``; raises on a non-boolean or mismatched mask."""
+def broadcast_roi(mask: Tensor, shape: torch.Size) -> Tensor:
+    """A region of interest broadcast to an image batch.
+
+    Parameters
+    ----------
+    mask : Tensor of bool, shape (nx, ny), (1 or B, 1 or C, nx, ny)
+    shape : torch.Size
+        The batch's shape ``(B, C, nx, ny)``.
+
+    Returns
+    -------
+    Tensor of bool, shape ``shape`` (an expanded view)
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a non-boolean mask or one of another image shape.
+    """
     if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
         raise TypeError(f"mask: expected a boolean torch.Tensor, got {getattr(mask, 'dtype', type(mask).__name__)}")
     full = mask[None, None] if mask.dim() == 2 else mask
@@ -206,7 +222,7 @@ def roi_hu_stats(x: Tensor, mask: Tensor, *, mu_max: float = MU_MAX) -> tuple[Te
     x = x[None, None] if x.dim() == 2 else x
     if x.dim() != 4:
         raise ValueError(f"x: expected shape (B, C, H, W) or (H, W), got {tuple(x.shape)}")
-    weights = _roi_mask(mask, x.shape).to(x.device, torch.float64)
+    weights = broadcast_roi(mask, x.shape).to(x.device, torch.float64)
     counts = weights.sum(dim=(2, 3))
     if (counts == 0).any():
         empty = sorted({int(b) for b in torch.nonzero(counts == 0)[:, 0]})

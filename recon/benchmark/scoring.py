@@ -35,7 +35,7 @@ import math
 import torch
 from torch import Tensor
 
-from recon.metrics import psnr, roi_hu_stats, soft_tissue_roi, ssim
+from recon.metrics import broadcast_roi, psnr, roi_hu_stats, soft_tissue_roi, ssim
 from recon.operators import LinearOperator
 
 __all__ = ["METRICS", "data_consistency", "hu_scores", "score"]
@@ -91,8 +91,7 @@ def hu_scores(x: Tensor, gt: Tensor, *, roi: Tensor | None = None, mu_max: float
     dict of str to Tensor, shape (B,), float64
         NaN where the region of an image is empty.
     """
-    mask = soft_tissue_roi(gt, mu_max=mu_max) if roi is None else roi
-    mask = (mask[None, None] if mask.dim() == 2 else mask).expand(gt.shape)
+    mask = broadcast_roi(soft_tissue_roi(gt, mu_max=mu_max) if roi is None else roi, gt.shape)
     found = mask.flatten(1).any(dim=1)
     error, noise = (torch.full((len(gt),), math.nan, dtype=torch.float64) for _ in range(2))
     if found.any():

@@ -2,9 +2,12 @@
 
 Models trained on one phantom family learn that family. The ``mixed`` family
 draws, per sample, one of five anatomically motivated layouts in Hounsfield
-units, adds smooth random texture inside the body and applies a random
-rotation, flip, scale and shift, so that learned reconstructors meet edges,
-contrasts, textures and outlines of many kinds:
+units, adds smooth random texture inside the body to half of the samples
+(the other half stay piecewise constant, as phantoms are) and applies a
+random rotation, flip, scale and shift, so that learned reconstructors meet
+edges, contrasts, textures and outlines of many kinds. Skulls reach 3000 HU,
+near the top of LoDoPaB's normalised scale (3071 HU), so that bright outer
+rings of any density are seen in training:
 
 ``head``
     skull ring (bone), brain, ventricles, low-contrast lesions and, sometimes,
@@ -32,10 +35,16 @@ from scipy.ndimage import gaussian_filter
 from recon.data.phantoms import EllipseFamily, _as_pair
 from recon.physics import hu_to_normalized
 
-__all__ = ["MIXED_LAYOUTS", "mixed_phantom"]
+__all__ = ["MIXED_LAYOUTS", "SKULL_HU_MAX", "TEXTURED_FRACTION", "mixed_phantom"]
 
 #: The layouts of :func:`mixed_phantom`, drawn with equal probability.
 MIXED_LAYOUTS = ("head", "thorax", "abdomen", "ellipses", "blobs")
+
+#: Probability that a phantom of :func:`mixed_phantom` carries random texture.
+TEXTURED_FRACTION = 0.5
+
+#: Highest CT number of a head layout's skull, HU.
+SKULL_HU_MAX = 3000.0
 
 
 class _Canvas:
@@ -44,12 +53,12 @@ class _Canvas:
     Shapes are given in phantom coordinates ``(u, v)``; each pixel sample at
     world position ``(x, y)`` looks up ``(u, v) = R^T ((x, y) - t) / scale``
     (flipped in ``u`` when ``flip``), so every shape is rotated, flipped,
-    scaled and shifted alike.
+    scaled and shifted alike. An untextured canvas ignores :meth:`texture`.
     """
 
     def __init__(self, shape: tuple[int, int], supersampling: int, *, rotation: float,
-                 flip: bool, scale: float, shift: tuple[float, float]) -> None:
-        self.shape, self.supersampling = shape, supersampling
+                 flip: bool, scale: float, shift: tuple[float, float], textured: bool) -> None:
+        self.shape, self.supersampling, self.textured = shape, supersampling, textured
         x, y = ((np.arange(n * supersampling) + 0.5) / (n * supersampling) * 2 - 1 for n in shape)
         dx, dy = x[:, None] - shift[0], y[None, :] - shift[1]
         c, s = np.cos(rotation), np.sin(rotation)
@@ -80,7 +89,7 @@ class _Canvas:
 
     def texture(self, mask: np.ndarray, rng: np.random.Generator, *, amplitude: float, correlation: float) -> None:
         """Add a smooth Gaussian random field (std ``amplitude`` HU, correlation in pixels) inside ``mask``."""
-        if amplitude <= 0:
+        if amplitude <= 0 or not self.textured:
             return
         field = gaussian_filter(rng.standard_normal(self.hu.shape), correlation * self.supersampling)
         self.hu[mask] += (amplitude / max(field.std(), 1e-12)) * field[mask]
@@ -97,7 +106,7 @@ def _head(canvas: _Canvas, rng: np.random.Generator) -> np.ndarray:
     a, b = rng.uniform(0.55, 0.75), rng.uniform(0.7, 0.9)
     thickness = rng.uniform(0.03, 0.07)
     head = canvas.ellipse(a, b, 0, 0)
-    canvas.paint(head, rng.uniform(700, 1600))
+    canvas.paint(head, rng.uniform(700, SKULL_HU_MAX))
     brain = canvas.ellipse(a - thickness, b - thickness, 0, 0)
     canvas.paint(brain, rng.uniform(20, 45))
     for side in (-1, 1):  # ventricles
@@ -242,7 +251,8 @@ def mixed_phantom(
                          f"got {list(layouts)} and {supersampling}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     canvas = _Canvas(_as_pair(shape), supersampling, rotation=rng.uniform(0, 2 * np.pi), flip=bool(rng.integers(2)),
-                     scale=rng.uniform(0.75, 1.08), shift=tuple(rng.uniform(-0.06, 0.06, size=2)))
+                     scale=rng.uniform(0.75, 1.08), shift=tuple(rng.uniform(-0.06, 0.06, size=2)),
+                     textured=bool(rng.uniform() < TEXTURED_FRACTION))
     body = _LAYOUTS[layouts[rng.integers(len(layouts))]](canvas, rng)
     canvas.texture(body, rng, amplitude=rng.uniform(0, 25), correlation=rng.uniform(0.5, 6))
     return canvas.image()

@@ -56,7 +56,9 @@ class RayTransform(LinearOperator):
       (dot test about 2e-5 for parallel beam, 1.5e-2 for cone beam).
     * CUDA, 2D fan beam: the ``sparse`` backend's matrix in cuSPARSE, because
       ASTRA's CUDA fan-beam backprojector is far from the adjoint of its
-      projector (dot test 0.77). Same numbers as on CPU, exact adjoint.
+      projector (dot test 0.77). Same numbers as on CPU, exact adjoint; a
+      matrix pair larger than the GPU's free memory is refused before it is
+      built (``MemoryError``).
 
     Parameters
     ----------
@@ -126,6 +128,7 @@ class RayTransform(LinearOperator):
         key = str(device)
         if key not in self._backends:
             if device.type == "cuda" and self.geometry.kind == "fan":
+                self._check_sparse_fits_on(device)
                 self._backends[key] = create_backend("sparse", self.geometry, self.projector, device=device)
             elif device.type == "cuda":
                 self._backends[key] = create_backend(
@@ -139,6 +142,19 @@ class RayTransform(LinearOperator):
             else:
                 raise ValueError(f"device: expected a CPU or CUDA tensor, got device {device}")
         return self._backends[key]
+
+    def _check_sparse_fits_on(self, device: torch.device) -> None:
+        """Refuse, before building, a sparse matrix pair larger than the GPU's free memory."""
+        from recon.operators.backends.sparse import estimate_sparse_bytes
+
+        needed = estimate_sparse_bytes(self.geometry, self.projector)
+        free, _ = torch.cuda.mem_get_info(device)
+        if needed > free:
+            raise MemoryError(
+                f"fan beam on {device}: expected room for the exact sparse matrix and its transpose "
+                f"(upper estimate {needed / 2**30:.2f} GiB), got {free / 2**30:.2f} GiB of free GPU "
+                "memory; use fewer angles, detector bins or pixels, or run on the CPU"
+            )
 
     def close(self) -> None:
         """Free the ASTRA objects and matrices now (also done on garbage collection)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 import recon
@@ -69,3 +70,5 @@ def test_hu_scores_in_the_soft_tissue_of_the_truth_and_in_a_given_region():
     mean, std = roi_hu_stats(x, region)
     torch.testing.assert_close(given["hu_noise"], std[:, 0])
     assert not given["hu_error"].isnan().any()
+    with pytest.raises(ValueError, match=r"mask: expected shape \(17, 11\).* got \(11, 17\)"):
+        hu_scores(x, gt, roi=region.T, mu_max=MU_MAX)

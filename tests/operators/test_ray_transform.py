@@ -325,8 +325,19 @@ def test_cuda_tensors_choose_an_adjoint_backend(monkeypatch, name, expected):
     chosen = []
     monkeypatch.setattr(module, "create_backend", lambda backend, *args, **options: chosen.append(
         (backend, options.get("device"))))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (2**34, 2**34))
     RayTransform(GEOMETRIES[name]).backend_for(torch.device("cuda:0"))
     assert chosen == [(expected, torch.device("cuda:0"))]
+
+
+def test_cuda_fan_beam_refuses_a_matrix_larger_than_free_gpu_memory(monkeypatch):
+    """Checked before anything is built (checkable without a GPU)."""
+    import recon.operators.ray_transform as module
+
+    monkeypatch.setattr(module, "create_backend", lambda *args, **options: pytest.fail("built"))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (0, 2**34))
+    with pytest.raises(MemoryError, match=r"fan beam on cuda:0: expected room .* got 0.00 GiB of free GPU memory"):
+        RayTransform(FAN).backend_for(torch.device("cuda:0"))
 
 
 def test_astra_cuda_backend_refuses_fan_beam():
