@@ -8,8 +8,8 @@ import torch
 
 import recon
 from recon.algorithms import fbp, tv
-from recon.data.simulated import PhantomSource, Simulation, simulate_images
 from recon.algorithms.tv import divergence, gradient
+from recon.data.simulated import PhantomSource, Simulation, simulate_images
 from recon.metrics import psnr
 
 

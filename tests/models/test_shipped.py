@@ -39,7 +39,7 @@ def test_shipped_metadata_records_the_synthetic_training(name):
 
 
 #: Least PSNR gain over FBP (Hann, 0.641) on the eight unseen images, dB. Measured when the
-#: weights were committed: LPD +8.4, LGD +6.9, RED-CNN +5.4, FBPConvNet +4.8; issue 5 asks
+#: weights were committed: LPD +8.8, LGD +7.3, FBPConvNet +5.6, RED-CNN +5.5; issue 5 asks
 #: LPD for FBP + 5 and FBPConvNet for FBP + 4 on the full test set (experiments/results).
 MARGINS = {"lpd-small": 5.0, "lgd-small": 3.0, "fbpconvnet-small": 4.0, "redcnn-small": 3.0}
 
