@@ -8,6 +8,7 @@ subgroup breakdown.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,11 +24,23 @@ from recon.geometry import Geometry
 from recon.operators import RayTransform
 from recon.physics import LODOPAB_PHOTONS, MU_MAX
 
-__all__ = ["BUILTIN_FAMILIES", "BenchmarkData", "builtin_data", "builtin_images", "open_data"]
+__all__ = ["ANATOMY_SLICES", "BUILTIN_FAMILIES", "BenchmarkData", "anatomy_slices", "builtin_data", "builtin_images",
+           "open_data"]
 
-#: Families of the built-in ground truths, taken in turn; ``anatomy`` is
-#: pydicom's ``CT_small.dcm`` (a 128x128 body slice), included when pydicom is installed.
+#: Families of the built-in ground truths, taken in turn; ``anatomy`` cycles
+#: through the real CT slices of :data:`ANATOMY_SLICES` that are installed.
 BUILTIN_FAMILIES = ("ellipses", "shepp-logan", "forbild", "anatomy")
+
+#: Real CT slices of the ``anatomy`` family, in this order: two of pydicom's
+#: own test files and two of the pydicom-data package's (a dependency), read
+#: from the installed packages (never downloaded). Evaluation data only: no
+#: model of recon trains on them.
+ANATOMY_SLICES = (
+    "CT_small.dcm",               # pydicom: 128 x 128 pixels of 0.66 mm, 8.5 cm across
+    "J2K_pixelrep_mismatch.dcm",  # pydicom: a head at the skull base (JPEG 2000)
+    "693_UNCI.dcm",               # pydicom-data: a head
+    "explicit_VR-UN.dcm",         # pydicom-data: an abdomen wider than the field, as in LoDoPaB-CT's crops
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,23 +86,37 @@ class BenchmarkData:
         return len(self.samples)
 
 
-def _anatomy(geometry: Geometry) -> np.ndarray | None:
-    """pydicom's ``CT_small.dcm`` resampled onto the geometry's grid, or None without pydicom."""
+def anatomy_slices(geometry: Geometry) -> list[np.ndarray]:
+    """The installed slices of :data:`ANATOMY_SLICES` on the geometry's grid.
+
+    Each is resampled keeping its physical size (``fit="resample"`` of
+    :func:`recon.data.dicom.fit_to_grid`), centred, with air around it or cut
+    at the field's edges.
+
+    Returns
+    -------
+    list of numpy.ndarray, each (nx, ny) float32
+        In the order of :data:`ANATOMY_SLICES`, skipping files that are not
+        installed (all of them without pydicom).
+    """
     try:
         from pydicom.data import get_testdata_file
     except ImportError:
-        return None
+        return []
     from recon.data.dicom import load_dicom
 
-    return load_dicom(get_testdata_file("CT_small.dcm"), geometry, fit="resample")[0]
+    paths = [get_testdata_file(name, download=False) for name in ANATOMY_SLICES]
+    return [load_dicom(path, geometry, fit="resample")[0] for path in paths if path is not None]
 
 
 def builtin_images(geometry: Geometry, num_samples: int, *, seed: int = 0) -> tuple[np.ndarray, tuple[str, ...]]:
     """Ground truths of the built-in data and their families.
 
     Sample ``i`` belongs to family ``i mod F`` of :data:`BUILTIN_FAMILIES`
-    (``anatomy`` dropped without pydicom); random ellipses are seeded per
-    sample from ``seed``, the other families are fixed images.
+    (``anatomy`` dropped when no slice is installed); random ellipses are
+    seeded per sample from ``seed``, Shepp-Logan and FORBILD are fixed images
+    and the ``k``-th anatomy sample is slice ``k mod S`` of
+    :func:`anatomy_slices`.
 
     Returns
     -------
@@ -98,15 +125,18 @@ def builtin_images(geometry: Geometry, num_samples: int, *, seed: int = 0) -> tu
     """
     if num_samples < 1:
         raise ValueError(f"samples: expected a positive number of built-in samples, got {num_samples}")
-    anatomy = _anatomy(geometry)
-    families = [family for family in BUILTIN_FAMILIES if family != "anatomy" or anatomy is not None]
+    anatomy = anatomy_slices(geometry)
+    families = [family for family in BUILTIN_FAMILIES if family != "anatomy" or anatomy]
     labels = tuple(families[i % len(families)] for i in range(num_samples))
     fixed = {name: phantom(name, geometry) for name in ("shepp-logan", "forbild") if name in labels}
-    fixed["anatomy"] = anatomy
-    images = [
-        phantom("ellipses", geometry, seed=sample_seeds(seed, i)[0]) if label == "ellipses" else fixed[label]
-        for i, label in enumerate(labels)
-    ]
+    images = []
+    for i, label in enumerate(labels):
+        if label == "ellipses":
+            images.append(phantom("ellipses", geometry, seed=sample_seeds(seed, i)[0]))
+        elif label == "anatomy":
+            images.append(anatomy[(i // len(families)) % len(anatomy)])
+        else:
+            images.append(fixed[label])
     return np.stack(images).astype(np.float32), labels
 
 
@@ -132,6 +162,7 @@ def builtin_data(geometry: Geometry, num_samples: int, *, photons: Sequence[floa
     if not photons or min(photons) <= 0 or len(set(photons)) != len(photons):
         raise ValueError(f"photons: expected distinct positive photon counts, got {list(photons)}")
     images, labels = builtin_images(geometry, num_samples, seed=seed)
+    images_key = hashlib.sha256(images.tobytes()).hexdigest()[:16]  # which anatomy slices were installed
     A = RayTransform(geometry)
     truth = torch.from_numpy(images)[:, None]
     levels = []
@@ -140,7 +171,7 @@ def builtin_data(geometry: Geometry, num_samples: int, *, photons: Sequence[floa
         sinograms = torch.from_numpy(simulate_images(images, A, simulation, range(num_samples)))[:, None]
         levels.append(BenchmarkData(
             name=f"built-in, {count:g} photons", geometry=geometry,
-            key=f"builtin:{geometry.fingerprint()}:{num_samples}:{simulation}",
+            key=f"builtin:{geometry.fingerprint()}:{num_samples}:{simulation}:{images_key}",
             samples=TensorDataset(sinograms, truth), photons=float(count), mu_max=simulation.mu_max,
             groups=labels,
         ))

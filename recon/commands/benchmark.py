@@ -5,7 +5,7 @@ Methods are specs: fbp, sirt, cgls, landweber, tv with parameters
 deepinv-fbp (DeepInverse's Tomography FBP; needs ``pip install deepinv``), a
 checkpoint file or a shipped model name (``lpd-small``). Data: --data FILE.h5 (recon
 simulate) or --data FOLDER (LoDoPaB-CT layout, --part); without --data,
-built-in phantoms and pydicom's CT_small slice simulated at --photons (several
+built-in phantoms and real CT slices (pydicom, pydicom-data) simulated at --photons (several
 values sweep the dose). Running the same command again with the same --output
 resumes: finished methods are read back, not recomputed.
 

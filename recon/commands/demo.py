@@ -2,7 +2,7 @@
 
 Simulates a small test set at the 128x128, 360 angles, 183 bins preset with
 LoDoPaB-CT's physics at 4096 photons per bin (random ellipse phantoms,
-Shepp-Logan, FORBILD and pydicom's CT_small.dcm slice, none of them seen in
+Shepp-Logan, FORBILD and real CT slices of pydicom and pydicom-data, none seen in
 training), reconstructs it with FBP, TV, ODL's fbp_op (a peer; DeepInverse's
 FBP too when it is installed) and every shipped learned model, prints the
 table (PSNR, SSIM, data consistency, HU error and noise in soft tissue,
@@ -32,7 +32,7 @@ def default_methods() -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=8,
-                        help="test images, taken in turn from the phantom families and CT_small (default 8)")
+                        help="test images, taken in turn from the phantom families and real CT slices (default 8)")
     parser.add_argument("--methods", nargs="+", default=None, metavar="SPEC",
                         help="reconstructors as in `recon benchmark` (default: fbp tv odl-fbp, deepinv-fbp "
                              "when deepinv is installed, and every shipped model)")

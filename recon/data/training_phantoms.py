@@ -7,11 +7,15 @@ units, adds smooth random texture inside the body to half of the samples
 random rotation, flip, scale and shift, so that learned reconstructors meet
 edges, contrasts, textures and outlines of many kinds. Skulls reach 3000 HU,
 near the top of LoDoPaB's normalised scale (3071 HU), so that bright outer
-rings of any density are seen in training:
+rings of any density are seen in training; textured bone (skull, vertebrae)
+varies inside as spongy bone does. A quarter of the bodies other than heads
+are magnified past the edges of the field, as the patients in LoDoPaB-CT's
+crops are:
 
 ``head``
-    skull ring (bone), brain, ventricles, low-contrast lesions and, sometimes,
-    air cells: FORBILD-like structures, never the FORBILD phantom itself.
+    skull ring (bone; mostly two tables around a less dense diploe), brain,
+    ventricles, low-contrast lesions and, sometimes, air cells:
+    FORBILD-like structures, never the FORBILD phantom itself.
 ``thorax``
     body, two lungs with vessels, heart, spine, sometimes ribs.
 ``abdomen``
@@ -35,7 +39,7 @@ from scipy.ndimage import gaussian_filter
 from recon.data.phantoms import EllipseFamily, _as_pair
 from recon.physics import hu_to_normalized
 
-__all__ = ["MIXED_LAYOUTS", "SKULL_HU_MAX", "TEXTURED_FRACTION", "mixed_phantom"]
+__all__ = ["MIXED_LAYOUTS", "OVERFLOW_FRACTION", "SKULL_HU_MAX", "TEXTURED_FRACTION", "mixed_phantom"]
 
 #: The layouts of :func:`mixed_phantom`, drawn with equal probability.
 MIXED_LAYOUTS = ("head", "thorax", "abdomen", "ellipses", "blobs")
@@ -45,6 +49,10 @@ TEXTURED_FRACTION = 0.5
 
 #: Highest CT number of a head layout's skull, HU.
 SKULL_HU_MAX = 3000.0
+
+#: Probability that a body other than a head is magnified past the edges of
+#: the field, as in LoDoPaB-CT's centre crops of chest CT slices.
+OVERFLOW_FRACTION = 0.25
 
 
 class _Canvas:
@@ -104,10 +112,16 @@ class _Canvas:
 
 def _head(canvas: _Canvas, rng: np.random.Generator) -> np.ndarray:
     a, b = rng.uniform(0.55, 0.75), rng.uniform(0.7, 0.9)
-    thickness = rng.uniform(0.03, 0.07)
+    thickness = rng.uniform(0.03, 0.09)
     head = canvas.ellipse(a, b, 0, 0)
-    canvas.paint(head, rng.uniform(700, SKULL_HU_MAX))
+    table_hu = rng.uniform(700, SKULL_HU_MAX)
+    canvas.paint(head, table_hu)
+    if rng.uniform() < 0.7:  # diploe: spongy bone between the outer and the inner table
+        outer, inner = np.sort(rng.uniform(0.2, 0.8, size=2)) * thickness
+        canvas.paint(canvas.ellipse(a - outer, b - outer, 0, 0), table_hu * rng.uniform(0.3, 0.8))
+        canvas.paint(canvas.ellipse(a - inner, b - inner, 0, 0), table_hu)
     brain = canvas.ellipse(a - thickness, b - thickness, 0, 0)
+    canvas.texture(head & ~brain, rng, amplitude=rng.uniform(0, 150), correlation=rng.uniform(0.5, 1.5))
     canvas.paint(brain, rng.uniform(20, 45))
     for side in (-1, 1):  # ventricles
         if rng.uniform() < 0.8:
@@ -183,7 +197,9 @@ def _spine(canvas: _Canvas, rng: np.random.Generator, b: float) -> None:
     y = -(b - rng.uniform(0.15, 0.25))
     r = rng.uniform(0.06, 0.1)
     canvas.paint(canvas.ellipse(r, r * rng.uniform(0.8, 1.1), 0, y), rng.uniform(500, 1200))
-    canvas.paint(canvas.ellipse(r * 0.7, r * 0.6, 0, y), rng.uniform(150, 400))  # cancellous core
+    core = canvas.ellipse(r * 0.7, r * 0.6, 0, y)  # cancellous bone
+    canvas.paint(core, rng.uniform(150, 400))
+    canvas.texture(core, rng, amplitude=rng.uniform(0, 100), correlation=rng.uniform(0.5, 1.5))
 
 
 def _ellipses(canvas: _Canvas, rng: np.random.Generator) -> np.ndarray:
@@ -250,9 +266,11 @@ def mixed_phantom(
         raise ValueError(f"mixed_phantom: expected layouts among {MIXED_LAYOUTS} and supersampling >= 1, "
                          f"got {list(layouts)} and {supersampling}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    layout = layouts[rng.integers(len(layouts))]
+    overflow = layout != "head" and rng.uniform() < OVERFLOW_FRACTION
     canvas = _Canvas(_as_pair(shape), supersampling, rotation=rng.uniform(0, 2 * np.pi), flip=bool(rng.integers(2)),
-                     scale=rng.uniform(0.75, 1.08), shift=tuple(rng.uniform(-0.06, 0.06, size=2)),
-                     textured=bool(rng.uniform() < TEXTURED_FRACTION))
-    body = _LAYOUTS[layouts[rng.integers(len(layouts))]](canvas, rng)
+                     scale=rng.uniform(1.15, 1.6) if overflow else rng.uniform(0.75, 1.08),
+                     shift=tuple(rng.uniform(-0.06, 0.06, size=2)), textured=bool(rng.uniform() < TEXTURED_FRACTION))
+    body = _LAYOUTS[layout](canvas, rng)
     canvas.texture(body, rng, amplitude=rng.uniform(0, 25), correlation=rng.uniform(0.5, 6))
     return canvas.image()

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
-__all__ = ["conv_block", "conv_bn_relu"]
+__all__ = ["channels_last", "conv_block", "conv_bn_relu"]
+
+
+def channels_last(x: Tensor) -> Tensor:
+    """``x`` (B, C, H, W) stored channels-last, the layout oneDNN's convolutions run fastest on.
+
+    Values and shape are unchanged. Feeding the update CNNs of the unrolled
+    networks this way made a Learned Primal-Dual training step on the CPU
+    1.76x faster at batch 8 (docs/benchmarks.md, same process).
+    """
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def conv_block(in_channels: int, out_channels: int, *, hidden_channels: int = 32, layers: int = 3,

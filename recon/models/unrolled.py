@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from recon.geometry import Geometry
 from recon.models.base import Initialization, Reconstructor
-from recon.models.blocks import conv_block
+from recon.models.blocks import channels_last, conv_block
 from recon.models.registry import register_model
 
 __all__ = ["LearnedGradientDescent", "LearnedPrimalDual"]
@@ -89,10 +89,10 @@ class LearnedGradientDescent(Reconstructor):
         memory = x.new_zeros((x.shape[0], self.memory, *x.shape[2:]))
         for update in self.updates:
             gradient = self.backproject(self.project(x) - data)
-            step = update(torch.cat([x, gradient, memory], dim=1))
+            step = update(channels_last(torch.cat([x, gradient, memory], dim=1)))
             x = x + step[:, :1]
             memory = step[:, 1:]
-        return x
+        return x.contiguous()
 
 
 @register_model("lpd")
@@ -170,6 +170,6 @@ class LearnedPrimalDual(Reconstructor):
         dual = y.new_zeros((y.shape[0], self.dual_channels, *y.shape[2:]))
         second = min(1, self.primal_channels - 1)
         for dual_update, primal_update in zip(self.dual_updates, self.primal_updates):
-            dual = dual + dual_update(torch.cat([dual, self.project(primal[:, second:second + 1]), data], dim=1))
-            primal = primal + primal_update(torch.cat([primal, self.backproject(dual[:, :1])], dim=1))
-        return primal[:, :1]
+            dual = dual + dual_update(channels_last(torch.cat([dual, self.project(primal[:, second:second + 1]), data], dim=1)))
+            primal = primal + primal_update(channels_last(torch.cat([primal, self.backproject(dual[:, :1])], dim=1)))
+        return primal[:, :1].contiguous()

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from recon.benchmark import builtin_data, open_data
-from recon.benchmark.data import builtin_images
+from recon.benchmark.data import ANATOMY_SLICES, anatomy_slices, builtin_images
+from recon.data.dicom import load_dicom
 from recon.data.hdf5 import write_paired
 from recon.data.lodopab import write_lodopab
 from recon.physics import LODOPAB_PHOTONS, MU_MAX
@@ -36,6 +37,20 @@ def test_builtin_images_cycle_through_the_families():
     assert np.array_equal(images[1], images[5])  # fixed phantoms repeat
     with pytest.raises(ValueError, match="positive"):
         builtin_images(GEOMETRY, 0)
+
+
+def test_anatomy_cycles_through_the_installed_real_ct_slices():
+    from pydicom.data import get_testdata_file
+
+    slices = anatomy_slices(GEOMETRY)
+    assert len(slices) == len(ANATOMY_SLICES), "pydicom-data (a dependency) provides two of the slices"
+    for name, image in zip(ANATOMY_SLICES, slices):
+        np.testing.assert_array_equal(image, load_dicom(get_testdata_file(name, download=False), GEOMETRY,
+                                                        fit="resample")[0])
+    images, families = builtin_images(GEOMETRY, 4 * (len(slices) + 1), seed=0)
+    anatomy = images[[i for i, family in enumerate(families) if family == "anatomy"]]
+    for k, image in enumerate(anatomy):
+        np.testing.assert_array_equal(image, slices[k % len(slices)])
     for photons in [(0,), (100, 100), ()]:
         with pytest.raises(ValueError, match="photons"):
             builtin_data(GEOMETRY, 2, photons=photons)

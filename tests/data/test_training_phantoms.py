@@ -20,15 +20,38 @@ def test_mixed_phantoms_are_seeded_and_in_range():
     assert 0 <= first.min() and first.max() <= 1
 
 
+def _border_tissue(image: np.ndarray) -> float:
+    """Share of the pixels on the field's edge that are not air."""
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+    return float(np.mean(border > hu_to_normalized(-1000.0) + 0.01))
+
+
 @pytest.mark.parametrize("layout", MIXED_LAYOUTS)
 def test_every_layout_draws_a_body_on_air(layout):
     images = np.stack([mixed_phantom(64, seed=s, layouts=[layout]) for s in range(3)])
-    air = hu_to_normalized(-1000.0)
-    corners = images[:, [0, 0, -1, -1], [0, -1, 0, -1]]
-    np.testing.assert_allclose(corners, air, atol=1e-6)
-    body = images > air + 0.01
+    body = images > hu_to_normalized(-1000.0) + 0.01
     assert np.all(body.mean(axis=(1, 2)) > 0.1), "the body covers a good part of the field of view"
+    assert np.any(~body), "there is air around or beside the body"
     assert len({im.tobytes() for im in images}) == 3
+
+
+def test_heads_stay_inside_the_field_and_some_bodies_cross_its_edge():
+    heads = [mixed_phantom(48, seed=s, layouts=["head"]) for s in range(20)]
+    assert max(_border_tissue(head) for head in heads) == 0
+    others = [layout for layout in MIXED_LAYOUTS if layout != "head"]
+    crossing = np.mean([_border_tissue(mixed_phantom(48, seed=s, layouts=others)) > 0.05 for s in range(80)])
+    assert 0.05 < crossing < 0.45, f"about a quarter of the bodies should cross the edge, got {crossing:.2f}"
+
+
+def test_most_skulls_have_two_tables_around_a_less_dense_diploe():
+    bone = hu_to_normalized(500.0)
+    plateaus = []  # of the untextured skulls: CT numbers held by over 10 % of the bone pixels each
+    for s in range(40):
+        head = mixed_phantom(128, seed=s, layouts=["head"], supersampling=1)
+        values, counts = np.unique(head[head > bone].round(4), return_counts=True)
+        if len(values) < 0.1 * counts.sum():
+            plateaus.append((counts > 0.1 * counts.sum()).sum())
+    assert len(plateaus) >= 10 and 0.5 < np.mean(np.array(plateaus) >= 2) < 0.9
 
 
 def test_the_family_varies_in_content_and_contrast():

@@ -16,7 +16,7 @@ GEOMETRY = recon.Geometry.parallel(image_size=128, num_angles=360, num_detectors
 
 @pytest.fixture(scope="module")
 def unseen():
-    """Eight test pairs at 4096 photons: random ellipses, Shepp-Logan, FORBILD, CT_small, twice."""
+    """Eight test pairs at 4096 photons: random ellipses, Shepp-Logan, FORBILD, a real CT slice, twice."""
     samples = builtin_data(GEOMETRY, 8, seed=2024)[0].samples
     y, x = (torch.stack(parts) for parts in zip(*samples))
     fbp = recon.fbp(y, recon.RayTransform(GEOMETRY))
@@ -39,7 +39,7 @@ def test_shipped_metadata_records_the_synthetic_training(name):
 
 
 #: Least PSNR gain over FBP (Hann, 0.641) on the eight unseen images, dB. Measured when the
-#: weights were committed: LPD +8.8, LGD +7.3, FBPConvNet +5.6, RED-CNN +5.5; issue 5 asks
+#: weights were committed: LPD +8.3, LGD +6.4, FBPConvNet +5.0, RED-CNN +5.7; issue 5 asks
 #: LPD for FBP + 5 and FBPConvNet for FBP + 4 on the full test set (experiments/results).
 MARGINS = {"lpd-small": 5.0, "lgd-small": 3.0, "fbpconvnet-small": 4.0, "redcnn-small": 3.0}
 
