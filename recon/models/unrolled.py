@@ -170,6 +170,8 @@ class LearnedPrimalDual(Reconstructor):
         dual = y.new_zeros((y.shape[0], self.dual_channels, *y.shape[2:]))
         second = min(1, self.primal_channels - 1)
         for dual_update, primal_update in zip(self.dual_updates, self.primal_updates):
-            dual = dual + dual_update(channels_last(torch.cat([dual, self.project(primal[:, second:second + 1]), data], dim=1)))
-            primal = primal + primal_update(channels_last(torch.cat([primal, self.backproject(dual[:, :1])], dim=1)))
+            dual_input = torch.cat([dual, self.project(primal[:, second:second + 1]), data], dim=1)
+            dual = dual + dual_update(channels_last(dual_input))
+            primal_input = torch.cat([primal, self.backproject(dual[:, :1])], dim=1)
+            primal = primal + primal_update(channels_last(primal_input))
         return primal[:, :1].contiguous()

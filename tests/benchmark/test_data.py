@@ -37,6 +37,9 @@ def test_builtin_images_cycle_through_the_families():
     assert np.array_equal(images[1], images[5])  # fixed phantoms repeat
     with pytest.raises(ValueError, match="positive"):
         builtin_images(GEOMETRY, 0)
+    for photons in [(0,), (100, 100), ()]:
+        with pytest.raises(ValueError, match="photons"):
+            builtin_data(GEOMETRY, 2, photons=photons)
 
 
 def test_anatomy_cycles_through_the_installed_real_ct_slices():
@@ -51,9 +54,6 @@ def test_anatomy_cycles_through_the_installed_real_ct_slices():
     anatomy = images[[i for i, family in enumerate(families) if family == "anatomy"]]
     for k, image in enumerate(anatomy):
         np.testing.assert_array_equal(image, slices[k % len(slices)])
-    for photons in [(0,), (100, 100), ()]:
-        with pytest.raises(ValueError, match="photons"):
-            builtin_data(GEOMETRY, 2, photons=photons)
 
 
 def test_open_recon_hdf5_file_takes_its_dose(tmp_path, tiny_levels):
