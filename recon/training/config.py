@@ -31,6 +31,7 @@ import yaml
 
 from recon.geometry import Geometry
 from recon.models.base import CpuBackend
+from recon.training.losses import Loss
 
 __all__ = ["DataConfig", "TrainingConfig", "load_config", "apply_overrides", "build_geometry"]
 
@@ -112,6 +113,10 @@ class TrainingConfig:
     epochs : int
     batch_size : int
         Global batch: split evenly over the processes of a distributed run.
+    loss : {"mse", "psnr"}
+        What a step minimises (:func:`~recon.training.losses.training_loss`):
+        the batch's mean squared error, or the mean over its images of
+        ``10 log10`` of their mean squared error (minus the mean PSNR).
     learning_rate, min_learning_rate : float
         Adam's rate, annealed by a cosine over all steps down to the minimum.
     weight_decay : float
@@ -141,6 +146,7 @@ class TrainingConfig:
     data: DataConfig
     epochs: int = 10
     batch_size: int = 8
+    loss: Loss = "mse"
     learning_rate: float = 1e-3
     min_learning_rate: float = 0.0
     weight_decay: float = 0.0
@@ -161,6 +167,7 @@ class TrainingConfig:
             raise ValueError(f"epochs, batch_size: expected integers, got {self.epochs!r}, {self.batch_size!r}")
         if self.min_learning_rate < 0 or self.weight_decay < 0 or self.num_workers < 0:
             raise ValueError("min_learning_rate, weight_decay, num_workers: expected non-negative values")
+        _check_choice("loss", self.loss, Loss)
         _check_choice("cpu_backend", self.cpu_backend, CpuBackend)
         _check_choice("device", self.device, Device)
         reserved = {"geometry", "cpu_backend"} & set(self.model_args)

@@ -1,7 +1,7 @@
 """Supervised training of a reconstructor on paired data, single-process or distributed.
 
 Adam with a cosine learning-rate schedule over all steps, mean squared error
-against the ground truth, validation PSNR/SSIM after every epoch, and in
+(or mean PSNR: :func:`~recon.training.losses.training_loss`) against the ground truth, validation PSNR/SSIM after every epoch, and in
 ``output_dir`` (written by rank 0 only):
 
 ``last.safetensors``, ``best.safetensors``
@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Sampler, Subset
 from torch.utils.data.distributed import DistributedSampler
@@ -44,6 +43,7 @@ from recon.training.config import TrainingConfig
 from recon.training.data import build_datasets
 from recon.training.distributed import all_reduce_sum, setup_distributed, teardown_distributed, wrap_model
 from recon.training.logs import MetricsLog
+from recon.training.losses import training_loss
 from recon.training.seeding import rng_state, seed_everything, set_rng_state
 
 __all__ = ["Trainer", "TrainingDiverged", "TrainingResult", "train", "STATE_FILE", "LAST_FILE", "BEST_FILE"]
@@ -259,7 +259,7 @@ class Trainer:
         sinograms, images = sinograms.to(device, non_blocking=True), images.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=torch.float16, enabled=self.mixed_precision):
             output = self.network(sinograms)
-        loss = F.mse_loss(output.float(), images)
+        loss = training_loss(output, images, self.config.loss)
         mean_loss = float(all_reduce_sum(loss.detach().clone(), self.context)) / self.context.world_size
         self._check_finite("loss", mean_loss)
         self.optimizer.zero_grad(set_to_none=True)
