@@ -1,8 +1,9 @@
 """Supervised training of a reconstructor on paired data, single-process or distributed.
 
-Adam with a cosine learning-rate schedule over all steps, mean squared error
-(or mean PSNR: :func:`~recon.training.losses.training_loss`) against the ground truth, validation PSNR/SSIM after every epoch, and in
-``output_dir`` (written by rank 0 only):
+Adam with a cosine learning-rate schedule over all steps, the mean squared
+error or minus the mean PSNR against the ground truth
+(:func:`~recon.training.losses.training_loss`), validation PSNR/SSIM after
+every epoch, and in ``output_dir`` (written by rank 0 only):
 
 ``last.safetensors``, ``best.safetensors``
     Model checkpoints (:func:`~recon.training.checkpoint.save_model`) after
