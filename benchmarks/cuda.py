@@ -142,10 +142,10 @@ def training_rows(geometry: recon.Geometry, repeats: int) -> list[list[object]]:
     norm = recon.RayTransform(geometry).norm(iterations=10, rtol=1e-3)
     y, x = (t.cuda() for t in sinograms(geometry, 8))
     rows = []
-    for hidden in (16, 32):
+    for primal, dual in ((16, 16), (32, 8), (32, 32)):
         for mixed in (False, True):
             torch.manual_seed(0)
-            arguments = {**model_arguments("lpd"), "hidden_channels": hidden}
+            arguments = {**model_arguments("lpd"), "hidden_channels": primal, "dual_hidden_channels": dual}
             model = build_model("lpd", geometry=geometry, **arguments).cuda().train()
             model.operator_norm.fill_(norm)
             step = training_step(model, y, x)
@@ -155,7 +155,7 @@ def training_rows(geometry: recon.Geometry, repeats: int) -> list[list[object]]:
                     step()
 
             seconds = cuda_seconds(run, repeats)
-            rows.append(["lpd", hidden, "float16 autocast" if mixed else "float32", f"{seconds:.3f}"])
+            rows.append(["lpd", f"{primal}/{dual}", "float16 autocast" if mixed else "float32", f"{seconds:.3f}"])
             print(rows[-1], flush=True)
     return rows
 
@@ -194,7 +194,7 @@ def main() -> None:
         "**Inference**, seconds per image (untrained, architectures of `experiments/*_small.yaml`)",
         markdown_table(["model", "geometry", "batch 1", "batch 8"], models),
         "**One Learned Primal-Dual training step** at 128²/360/183, batch 8 (forward, MSE, backward, Adam), seconds",
-        markdown_table(["model", "hidden channels", "precision", "seconds"], training),
+        markdown_table(["model", "hidden channels (primal/dual)", "precision", "seconds"], training),
     ])
     print(markdown)
     if not args.quick:

@@ -115,6 +115,11 @@ class LearnedPrimalDual(Reconstructor):
         Memory channels (paper: 5 and 5).
     hidden_channels : int
         Width of the CNNs (paper: 32).
+    dual_hidden_channels : int, optional
+        Width of the dual (sinogram-domain) CNNs when it differs from
+        ``hidden_channels``. The dual CNNs run on the ``A x D`` sinogram,
+        several times more pixels than the image, so they dominate the cost
+        of a step; a narrower dual width buys a wider primal one.
     layers : int
         Convolutions per CNN (paper: 3).
     initialization : {"fbp", "zero"}
@@ -141,18 +146,19 @@ class LearnedPrimalDual(Reconstructor):
     """
 
     def __init__(self, geometry: Geometry | dict[str, Any], *, iterations: int = 10, primal_channels: int = 5,
-                 dual_channels: int = 5, hidden_channels: int = 32, layers: int = 3,
-                 initialization: Initialization = "fbp", zero_init_updates: bool = True,
+                 dual_channels: int = 5, hidden_channels: int = 32, dual_hidden_channels: int | None = None,
+                 layers: int = 3, initialization: Initialization = "fbp", zero_init_updates: bool = True,
                  **options: Any) -> None:
         super().__init__(geometry, **options)
+        dual_hidden_channels = hidden_channels if dual_hidden_channels is None else dual_hidden_channels
         _check_counts(iterations=iterations, primal_channels=primal_channels, dual_channels=dual_channels,
-                      hidden_channels=hidden_channels, layers=layers)
+                      hidden_channels=hidden_channels, dual_hidden_channels=dual_hidden_channels, layers=layers)
         _check_initialization(initialization)
         self.initialization = initialization
         self.primal_channels = primal_channels
         self.dual_channels = dual_channels
         self.dual_updates = nn.ModuleList(
-            conv_block(dual_channels + 2, dual_channels, hidden_channels=hidden_channels, layers=layers,
+            conv_block(dual_channels + 2, dual_channels, hidden_channels=dual_hidden_channels, layers=layers,
                        zero_last=zero_init_updates)
             for _ in range(iterations)
         )

@@ -18,7 +18,7 @@ SMALL = {
     "redcnn": {"channels": 6},
     "dncnn": {"depth": 4, "channels": 6},
     "lgd": {"iterations": 2, "memory": 2, "hidden_channels": 6},
-    "lpd": {"iterations": 2, "hidden_channels": 6},
+    "lpd": {"iterations": 2, "hidden_channels": 6, "dual_hidden_channels": 4},
 }
 
 
@@ -90,6 +90,17 @@ def test_learned_primal_dual_defaults_follow_the_paper():
     convolutions = [m for m in model.primal_updates[0] if isinstance(m, torch.nn.Conv2d)]
     assert [c.kernel_size for c in convolutions] == [(3, 3)] * 3
     assert convolutions[0].in_channels == 6 and convolutions[-1].out_channels == 5
+    dual_convolutions = [m for m in model.dual_updates[0] if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convolutions] == [c.out_channels for c in dual_convolutions] == [32, 32, 5]
+
+
+def test_learned_primal_dual_dual_width_is_its_own():
+    model = small("lpd")
+    widths = {name: [m.out_channels for m in updates[0] if isinstance(m, torch.nn.Conv2d)]
+              for name, updates in (("primal", model.primal_updates), ("dual", model.dual_updates))}
+    assert widths == {"primal": [6, 6, 5], "dual": [4, 4, 5]}
+    with pytest.raises(ValueError, match="dual_hidden_channels: expected a positive integer, got 0"):
+        build_model("lpd", geometry=GEOMETRY, dual_hidden_channels=0)
 
 
 def test_fbpconvnet_is_residual_on_the_fbp():
