@@ -13,8 +13,9 @@ from recon.algorithms.common import check_sinogram
 from recon.algorithms.fbp import FilterName, fbp
 from recon.geometry import Geometry
 from recon.operators import RayTransform
+from recon.operators.ray_transform import CudaBackendName as CudaBackend
 
-__all__ = ["Reconstructor", "CpuBackend", "Initialization", "as_geometry", "to_json_value"]
+__all__ = ["Reconstructor", "CpuBackend", "CudaBackend", "Initialization", "as_geometry", "to_json_value"]
 
 CpuBackend = Literal["threads", "sparse", "auto"]
 Initialization = Literal["fbp", "zero"]
@@ -79,6 +80,10 @@ class Reconstructor(nn.Module):
         Cut-off of that filter in (0, 1]; Hann at 0.641 is DIVal's choice for LoDoPaB-CT.
     cpu_backend : {"threads", "sparse", "auto"}
         Backend of the :class:`~recon.RayTransform` on CPU tensors.
+    cuda_backend : {"astra", "sparse"}
+        Backend of the :class:`~recon.RayTransform` on CUDA tensors
+        (``"sparse"``: the CPU projector's exact matrix, for training on a GPU
+        with the operator the model meets on a CPU).
 
     Attributes
     ----------
@@ -105,12 +110,13 @@ class Reconstructor(nn.Module):
         fbp_filter: FilterName = "hann",
         frequency_scaling: float = 0.641,
         cpu_backend: CpuBackend = "threads",
+        cuda_backend: CudaBackend = "astra",
     ) -> None:
         super().__init__()
         self.geometry = as_geometry(geometry)
         if self.geometry.kind not in ("parallel", "fan"):
             raise ValueError(f"geometry: expected a 2D parallel or fan geometry, got {self.geometry.kind!r}")
-        self.operator = RayTransform(self.geometry, cpu_backend=cpu_backend)
+        self.operator = RayTransform(self.geometry, cpu_backend=cpu_backend, cuda_backend=cuda_backend)
         self.fbp_filter = fbp_filter
         self.frequency_scaling = frequency_scaling
         # ||A||, computed on first use and then stored with the weights.

@@ -28,7 +28,7 @@ class DnCNN(PostProcessing):
     batch_norm : bool
         Batch normalisation in the middle layers.
     **options
-        ``fbp_filter``, ``frequency_scaling``, ``cpu_backend`` of
+        ``fbp_filter``, ``frequency_scaling``, ``cpu_backend``, ``cuda_backend`` of
         :class:`~recon.models.base.Reconstructor`.
 
     References

@@ -87,7 +87,7 @@ class FBPConvNet(PostProcessing):
     max_channels : int
     batch_norm : bool
     **options
-        ``fbp_filter``, ``frequency_scaling``, ``cpu_backend`` of
+        ``fbp_filter``, ``frequency_scaling``, ``cpu_backend``, ``cuda_backend`` of
         :class:`~recon.models.base.Reconstructor`.
 
     References

@@ -30,7 +30,7 @@ class REDCNN(PostProcessing):
     kernel_size : int
         Odd kernel side (paper: 5).
     **options
-        ``fbp_filter``, ``frequency_scaling``, ``cpu_backend`` of
+        ``fbp_filter``, ``frequency_scaling``, ``cpu_backend``, ``cuda_backend`` of
         :class:`~recon.models.base.Reconstructor`.
 
     Notes

@@ -59,7 +59,7 @@ class LearnedGradientDescent(Reconstructor):
         untrained network returns its starting image (the FBP) and training
         refines it instead of first undoing random updates.
     **options
-        ``fbp_filter``, ``frequency_scaling``, ``cpu_backend`` of
+        ``fbp_filter``, ``frequency_scaling``, ``cpu_backend``, ``cuda_backend`` of
         :class:`~recon.models.base.Reconstructor`.
 
     References
@@ -129,7 +129,7 @@ class LearnedPrimalDual(Reconstructor):
         untrained network returns its starting image (the FBP) and training
         refines it instead of first undoing random updates.
     **options
-        ``fbp_filter``, ``frequency_scaling``, ``cpu_backend`` of
+        ``fbp_filter``, ``frequency_scaling``, ``cpu_backend``, ``cuda_backend`` of
         :class:`~recon.models.base.Reconstructor`.
 
     References

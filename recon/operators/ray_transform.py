@@ -16,6 +16,7 @@ from recon.operators.base import LinearOperator
 __all__ = ["RayTransform", "parse_bytes"]
 
 CpuBackendName = Literal["threads", "sparse", "auto"]
+CudaBackendName = Literal["astra", "sparse"]
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
           "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
@@ -51,12 +52,15 @@ class RayTransform(LinearOperator):
       3.6 GiB at LoDoPaB size).
     * CPU, ``cpu_backend="auto"``: ``sparse`` when its estimated memory fits
       ``sparse_memory_budget``, else ``threads``.
-    * CUDA, 2D parallel and 3D: ASTRA's CUDA projectors on the tensor's own
-      GPU memory. Their projector/backprojector pair is not exactly matched
-      (dot test about 2e-5 for parallel beam, 1.5e-2 for cone beam).
-    * CUDA, 2D fan beam: the ``sparse`` backend's matrix in cuSPARSE, because
+    * CUDA, ``cuda_backend="astra"`` (default), 2D parallel and 3D: ASTRA's
+      CUDA projectors on the tensor's own GPU memory. Their
+      projector/backprojector pair is not exactly matched (dot test about
+      2e-5 for parallel beam, 1.5e-2 for cone beam).
+    * CUDA, 2D fan beam, or 2D parallel beam with ``cuda_backend="sparse"``:
+      the ``sparse`` backend's matrix in cuSPARSE (fan beam always, because
       ASTRA's CUDA fan-beam backprojector is far from the adjoint of its
-      projector (dot test 0.77). Same numbers as on CPU, exact adjoint; a
+      projector: dot test 0.77). The CPU projector's numbers, exact adjoint,
+      so a model trained on a GPU sees the operator it will meet on a CPU; a
       matrix pair larger than the GPU's free memory is refused before it is
       built (``MemoryError``).
 
@@ -70,6 +74,8 @@ class RayTransform(LinearOperator):
         parallel beam and ``"line"`` for fan beam, as ODL does.
     cpu_backend : {"threads", "sparse", "auto"}
         See above.
+    cuda_backend : {"astra", "sparse"}
+        See above; ``"sparse"`` needs a 2D geometry.
     sparse_memory_budget : int or str
         Largest matrix memory ``"auto"`` accepts, e.g. ``"2GiB"``.
     num_threads : int, optional
@@ -92,6 +98,7 @@ class RayTransform(LinearOperator):
         *,
         projector: Literal["linear", "line", "strip"] | None = None,
         cpu_backend: CpuBackendName = "threads",
+        cuda_backend: CudaBackendName = "astra",
         sparse_memory_budget: int | str = "2GiB",
         num_threads: int | None = None,
     ) -> None:
@@ -102,9 +109,14 @@ class RayTransform(LinearOperator):
             raise ValueError(
                 f"cpu_backend: expected 'threads', 'sparse' or 'auto', got {cpu_backend!r}"
             )
+        if cuda_backend not in ("astra", "sparse"):
+            raise ValueError(f"cuda_backend: expected 'astra' or 'sparse', got {cuda_backend!r}")
+        if cuda_backend == "sparse" and geometry.ndim != 2:
+            raise ValueError(f"cuda_backend: 'sparse' needs a 2D geometry, got a {geometry.kind!r} one")
         self.geometry = geometry
         self.projector = projector or ("linear" if geometry.kind == "parallel" else "line")
         self.cpu_backend = cpu_backend
+        self.cuda_backend = cuda_backend
         self.sparse_memory_budget = parse_bytes(sparse_memory_budget)
         self.num_threads = num_threads
         self.domain_shape = geometry.image_shape
@@ -127,7 +139,7 @@ class RayTransform(LinearOperator):
         """The backend that serves tensors on ``device`` (created on first use)."""
         key = str(device)
         if key not in self._backends:
-            if device.type == "cuda" and self.geometry.kind == "fan":
+            if device.type == "cuda" and (self.geometry.kind == "fan" or self.cuda_backend == "sparse"):
                 self._check_sparse_fits_on(device)
                 self._backends[key] = create_backend("sparse", self.geometry, self.projector, device=device)
             elif device.type == "cuda":
@@ -151,7 +163,7 @@ class RayTransform(LinearOperator):
         free, _ = torch.cuda.mem_get_info(device)
         if needed > free:
             raise MemoryError(
-                f"fan beam on {device}: expected room for the exact sparse matrix and its transpose "
+                f"{self.geometry.kind} beam on {device}: expected room for the exact sparse matrix and its transpose "
                 f"(upper estimate {needed / 2**30:.2f} GiB), got {free / 2**30:.2f} GiB of free GPU "
                 "memory; use fewer angles, detector bins or pixels, or run on the CPU"
             )
@@ -212,5 +224,5 @@ class RayTransform(LinearOperator):
         g = self.geometry
         return (
             f"kind={g.kind}, image_shape={g.image_shape}, sinogram_shape={g.sinogram_shape}, "
-            f"projector={self.projector!r}, cpu_backend={self.cpu_backend!r}"
+            f"projector={self.projector!r}, cpu_backend={self.cpu_backend!r}, cuda_backend={self.cuda_backend!r}"
         )

@@ -30,7 +30,7 @@ from typing import Any, Literal, get_args
 import yaml
 
 from recon.geometry import Geometry
-from recon.models.base import CpuBackend
+from recon.models.base import CpuBackend, CudaBackend
 from recon.training.losses import Loss
 
 __all__ = ["DataConfig", "TrainingConfig", "load_config", "apply_overrides", "build_geometry"]
@@ -104,7 +104,7 @@ class TrainingConfig:
     model : str
         Registered model name (see :data:`recon.models.MODELS`).
     model_args : dict
-        Constructor arguments of the model, besides ``geometry`` and ``cpu_backend``.
+        Constructor arguments of the model, besides ``geometry``, ``cpu_backend`` and ``cuda_backend``.
     geometry : dict, optional
         ``{"preset": "parallel" | "fan" | "lodopab", **arguments}`` for the
         :class:`~recon.Geometry` class method, or a ``Geometry.to_dict()``.
@@ -130,6 +130,9 @@ class TrainingConfig:
         ``DataLoader`` worker processes per training process.
     cpu_backend : {"threads", "sparse", "auto"}
         Ray-transform backend on CPU (``sparse`` is fastest for small geometries).
+    cuda_backend : {"astra", "sparse"}
+        Ray-transform backend on CUDA (``sparse``: the CPU projector's exact
+        matrix, so that a GPU run trains with the CPU runs' operator).
     device : {"auto", "cpu", "cuda"}
     output_dir : str
         Folder of checkpoints and logs.
@@ -155,6 +158,7 @@ class TrainingConfig:
     seed: int = 0
     num_workers: int = 0
     cpu_backend: CpuBackend = "sparse"
+    cuda_backend: CudaBackend = "astra"
     device: Device = "auto"
     output_dir: str = "outputs/train"
     state_every: int | None = None
@@ -169,8 +173,9 @@ class TrainingConfig:
             raise ValueError("min_learning_rate, weight_decay, num_workers: expected non-negative values")
         _check_choice("loss", self.loss, Loss)
         _check_choice("cpu_backend", self.cpu_backend, CpuBackend)
+        _check_choice("cuda_backend", self.cuda_backend, CudaBackend)
         _check_choice("device", self.device, Device)
-        reserved = {"geometry", "cpu_backend"} & set(self.model_args)
+        reserved = {"geometry", "cpu_backend", "cuda_backend"} & set(self.model_args)
         if reserved:
             raise ValueError(f"model_args: {sorted(reserved)} are set by the training config itself")
 

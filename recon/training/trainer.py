@@ -136,7 +136,7 @@ class Trainer:
         data = build_datasets(config)
         self.physics = data.physics
         self.model = build_model(config.model, geometry=data.geometry, cpu_backend=config.cpu_backend,
-                                 **config.model_args).to(context.device)
+                                 cuda_backend=config.cuda_backend, **config.model_args).to(context.device)
         self.model.scale()  # ||A|| once, before the processes share their buffers
         self.network = wrap_model(self.model, context)
         per_process = config.batch_size // context.world_size

@@ -55,7 +55,7 @@ def test_config_is_json_and_rebuilds_the_model(name):
     model = small(name).eval()
     config = json.loads(json.dumps(model.config))
     assert recon.Geometry.from_dict(config["geometry"]) == GEOMETRY
-    assert {"fbp_filter", "frequency_scaling", "cpu_backend"} <= set(config)
+    assert {"fbp_filter", "frequency_scaling", "cpu_backend", "cuda_backend"} <= set(config)
     assert all(config[key] == value for key, value in SMALL[name].items())
     rebuilt = build_model(name, **config).eval()
     assert rebuilt.config == model.config

@@ -223,6 +223,10 @@ def test_bad_construction_arguments():
         RayTransform("lodopab")
     with pytest.raises(ValueError, match="cpu_backend"):
         RayTransform(PARALLEL, cpu_backend="gpu")
+    with pytest.raises(ValueError, match="cuda_backend: expected 'astra' or 'sparse', got 'cusparse'"):
+        RayTransform(PARALLEL, cuda_backend="cusparse")
+    with pytest.raises(ValueError, match="cuda_backend: 'sparse' needs a 2D geometry, got a 'cone' one"):
+        RayTransform(Geometry.cone(volume_size=8, num_angles=4, detector_size=(9, 9)), cuda_backend="sparse")
     with pytest.raises(ValueError, match="projector 'linear' is not available for fan"):
         RayTransform(FAN, projector="linear")(torch.zeros(1, 1, 19, 13))
     with pytest.raises(ValueError, match="memory size"):
@@ -299,34 +303,37 @@ def test_deepcopy_and_pickle_do_not_share_native_handles():
 
 
 # ------------------------------------------------------------ CPU and CUDA
-@pytest.mark.parametrize("name", ["parallel", "fan"])
-def test_on_device(device, name):
+@pytest.mark.parametrize("name, cuda_backend", [("parallel", "astra"), ("parallel", "sparse"), ("fan", "astra")])
+def test_on_device(device, name, cuda_backend):
     """On CUDA: close to the CPU result, dot test within ASTRA CUDA's mismatch, gradients flow."""
     geometry = GEOMETRIES[name]
-    operator = RayTransform(geometry).to(device)
+    operator = RayTransform(geometry, cuda_backend=cuda_backend).to(device)
     x = _random((3, 1, *geometry.image_shape), device=device).requires_grad_(True)
     y = operator(x)
     assert y.device == x.device
     reference = RayTransform(geometry)(x.detach().cpu())
     relative = float((y.detach().cpu() - reference).norm() / reference.norm())
-    # CUDA fan beam runs the CPU projector's matrix (exact); parallel beam ASTRA's CUDA pair.
-    exact = device.type == "cpu" or name == "fan"
+    # CUDA fan beam runs the CPU projector's matrix (exact); parallel beam ASTRA's CUDA pair
+    # unless the matrix is asked for.
+    exact = device.type == "cpu" or name == "fan" or cuda_backend == "sparse"
     assert relative <= (1e-6 if exact else 2e-2)
     assert dot_test(operator, device=device) <= (DOT_TOLERANCE["cpu"] if exact else DOT_TOLERANCE["cuda"])
     y.sum().backward()
     assert x.grad.device == x.device and x.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("name, expected", [("parallel", "astra_cuda"), ("fan", "sparse")])
-def test_cuda_tensors_choose_an_adjoint_backend(monkeypatch, name, expected):
-    """Fan beam on CUDA takes the exact sparse matrix: ASTRA's CUDA fan pair is not adjoint (checkable without a GPU)."""
+@pytest.mark.parametrize("name, cuda_backend, expected", [
+    ("parallel", "astra", "astra_cuda"), ("parallel", "sparse", "sparse"), ("fan", "astra", "sparse")])
+def test_cuda_tensors_choose_an_adjoint_backend(monkeypatch, name, cuda_backend, expected):
+    """Fan beam on CUDA always takes the exact sparse matrix: ASTRA's CUDA fan pair is not adjoint;
+    parallel beam when asked (checkable without a GPU)."""
     import recon.operators.ray_transform as module
 
     chosen = []
     monkeypatch.setattr(module, "create_backend", lambda backend, *args, **options: chosen.append(
         (backend, options.get("device"))))
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (2**34, 2**34))
-    RayTransform(GEOMETRIES[name]).backend_for(torch.device("cuda:0"))
+    RayTransform(GEOMETRIES[name], cuda_backend=cuda_backend).backend_for(torch.device("cuda:0"))
     assert chosen == [(expected, torch.device("cuda:0"))]
 
 

@@ -60,6 +60,10 @@ def test_overrides_and_their_errors(tmp_path):
         load_config(protocol, ["data.source=phantoms", "data.train_samples=null"])
     with pytest.raises(ValueError, match="set by the training config"):
         load_config(protocol, ["model_args.cpu_backend=threads"])
+    with pytest.raises(ValueError, match="set by the training config"):
+        load_config(protocol, ["model_args.cuda_backend=sparse"])
+    with pytest.raises(ValueError, match="cuda_backend"):
+        load_config(protocol, ["cuda_backend=cusparse"])
     with pytest.raises(FileNotFoundError, match="no such config"):
         load_config(tmp_path / "missing.yaml")
 
