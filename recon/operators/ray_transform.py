@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
@@ -109,7 +109,7 @@ class RayTransform(LinearOperator):
             raise ValueError(
                 f"cpu_backend: expected 'threads', 'sparse' or 'auto', got {cpu_backend!r}"
             )
-        if cuda_backend not in ("astra", "sparse"):
+        if cuda_backend not in get_args(CudaBackendName):
             raise ValueError(f"cuda_backend: expected 'astra' or 'sparse', got {cuda_backend!r}")
         if cuda_backend == "sparse" and geometry.ndim != 2:
             raise ValueError(f"cuda_backend: 'sparse' needs a 2D geometry, got a {geometry.kind!r} one")
@@ -165,7 +165,8 @@ class RayTransform(LinearOperator):
             raise MemoryError(
                 f"{self.geometry.kind} beam on {device}: expected room for the exact sparse matrix and its transpose "
                 f"(upper estimate {needed / 2**30:.2f} GiB), got {free / 2**30:.2f} GiB of free GPU "
-                "memory; use fewer angles, detector bins or pixels, or run on the CPU"
+                "memory; use fewer angles, detector bins or pixels, run on the CPU, or for parallel beam "
+                "cuda_backend='astra'"
             )
 
     def close(self) -> None:
