@@ -49,6 +49,7 @@ __all__ = [
     "counts_to_post_log",
     "simulate",
     "make_generators",
+    "per_sample_photons",
 ]
 
 #: Linear attenuation of water, 1/m (LoDoPaB-CT).
@@ -68,6 +69,26 @@ MIN_COUNTS = 0.1
 
 Seed = int | Sequence[int] | torch.Generator | None
 ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
+#: ``N0``: one photon count for the batch, or one per sample.
+Photons = float | Sequence[float] | Tensor
+
+
+def per_sample_photons(photons: Photons, batch: int, ndim: int) -> float | Tensor:
+    """``photons`` as a float, or as a float64 tensor ``(B, 1, ..., 1)`` of ``ndim`` dimensions.
+
+    Raises ``ValueError`` unless every count is positive and finite, and a
+    sequence has one count per sample.
+    """
+    if isinstance(photons, (int, float, np.integer, np.floating)) and not isinstance(photons, bool):
+        if not (math.isfinite(photons) and photons > 0):
+            raise ValueError(f"photons: expected a positive, finite count per bin, got {photons}")
+        return float(photons)
+    values = torch.as_tensor(photons, dtype=torch.float64).flatten()
+    if len(values) != batch:
+        raise ValueError(f"photons: expected one count per sample ({batch}), got {len(values)}")
+    if not bool(torch.all(torch.isfinite(values) & (values > 0))):
+        raise ValueError(f"photons: expected positive, finite counts per bin, got {values.tolist()}")
+    return values.view(batch, *([1] * (ndim - 1)))
 
 
 def hu_to_normalized(hu: ArrayT, *, clip: bool = True) -> ArrayT:
@@ -255,7 +276,7 @@ def _draw(expected_counts: Tensor, generator: torch.Generator | None, electronic
 def add_noise(
     integrals: Tensor,
     *,
-    photons: float = LODOPAB_PHOTONS,
+    photons: Photons = LODOPAB_PHOTONS,
     seed: Seed = None,
     electronic_noise: float = 0.0,
 ) -> Tensor:
@@ -265,8 +286,9 @@ def add_noise(
     ----------
     integrals : Tensor, shape (B, ...)
         Noise-free ``integral mu dl`` per bin (see :func:`line_integrals`).
-    photons : float
-        ``N0``, expected photons per bin without an object (the dose).
+    photons : float, sequence of float or Tensor of shape (B,)
+        ``N0``, expected photons per bin without an object (the dose), for
+        the batch or per sample.
     seed : int, sequence of int, torch.Generator or None
         Source of randomness; see :func:`make_generators`.
     electronic_noise : float
@@ -278,18 +300,18 @@ def add_noise(
         ``Poisson(N0 exp(-p)) + electronic_noise * N(0, 1)``; raw counts, so
         they may be 0 (and negative with electronic noise).
     """
-    if not photons > 0:
-        raise ValueError(f"photons: expected a positive count per bin, got {photons}")
+    photons = per_sample_photons(photons, len(integrals), integrals.dim())
     if electronic_noise < 0:
         raise ValueError(f"electronic_noise: expected a standard deviation >= 0, got {electronic_noise}")
-    expected = photons * torch.exp(-integrals.detach().float())
+    scale = photons if isinstance(photons, float) else photons.to(integrals.device, torch.float32)
+    expected = scale * torch.exp(-integrals.detach().float())
     generators = make_generators(seed, len(expected), expected.device)
     if len(generators) == 1:
         return _draw(expected, generators[0], electronic_noise)
     return torch.stack([_draw(e, g, electronic_noise) for e, g in zip(expected, generators)])
 
 
-def counts_to_post_log(counts: Tensor, *, photons: float = LODOPAB_PHOTONS, mu_max: float = MU_MAX) -> Tensor:
+def counts_to_post_log(counts: Tensor, *, photons: Photons = LODOPAB_PHOTONS, mu_max: float = MU_MAX) -> Tensor:
     """LoDoPaB's log step: ``-log(max(counts, 0.1) / N0) / mu_max``.
 
     Counts below :data:`MIN_COUNTS` (zero counts, or non-positive ones with
@@ -298,10 +320,10 @@ def counts_to_post_log(counts: Tensor, *, photons: float = LODOPAB_PHOTONS, mu_m
 
     Parameters
     ----------
-    counts : Tensor, any shape
+    counts : Tensor, shape (B, ...)
         Photon counts per bin.
-    photons : float
-        ``N0`` of the scan.
+    photons : float, sequence of float or Tensor of shape (B,)
+        ``N0`` of the scan, or of each sample's.
     mu_max : float
         Attenuation of normalised value 1, in 1/m.
 
@@ -310,6 +332,8 @@ def counts_to_post_log(counts: Tensor, *, photons: float = LODOPAB_PHOTONS, mu_m
     Tensor, same shape, float32
         Post-log sinogram on the normalised attenuation scale (metres).
     """
+    photons = per_sample_photons(photons, len(counts), counts.dim())
+    photons = photons if isinstance(photons, float) else photons.to(counts.device, counts.dtype)
     counts = torch.where(counts < MIN_COUNTS, torch.full_like(counts, MIN_COUNTS), counts)
     return (-torch.log(counts / photons) / mu_max).float()
 
@@ -317,7 +341,7 @@ def counts_to_post_log(counts: Tensor, *, photons: float = LODOPAB_PHOTONS, mu_m
 def simulate(
     x: Tensor,
     A: RayTransform,
-    photons: float = LODOPAB_PHOTONS,
+    photons: Photons = LODOPAB_PHOTONS,
     *,
     seed: Seed = None,
     factor: float = LODOPAB_FINE_FACTOR,
@@ -335,9 +359,9 @@ def simulate(
     A : RayTransform
         Operator of the reconstruction grid; its geometry sets the angles (an
         ``angle_subset`` geometry simulates sparse view) and the detector.
-    photons : float
+    photons : float, sequence of float or Tensor of shape (B,)
         ``N0``, photons per bin of the unattenuated beam; LoDoPaB: 4096.
-        Lower is lower dose.
+        Lower is lower dose. A sequence gives each sample its own dose.
     seed : int, sequence of int, torch.Generator or None
         Source of randomness; the same seed gives the same bytes. A sequence
         gives each sample its own seed (batch-independent); ``None`` uses

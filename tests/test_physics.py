@@ -174,3 +174,30 @@ def test_bad_options_are_refused(A, kwargs, match):
 def test_wrong_image_shape_names_both_shapes(A):
     with pytest.raises(ValueError, match=r"\(B, C, 13, 9\)"):
         simulate(torch.zeros(1, 1, 9, 13), A, seed=0)
+
+
+def test_a_dose_per_sample_equals_simulating_each_sample_at_its_dose():
+    A = RayTransform(Geometry.parallel(image_size=16, num_angles=9, num_detectors=23))
+    x = torch.rand((3, 1, 16, 16), generator=torch.Generator().manual_seed(0)) * 0.3
+    doses = [100.0, 1000.0, 10000.0]
+    together = simulate(x, A, doses, seed=[1, 2, 3])
+    for b, dose in enumerate(doses):
+        assert torch.equal(together[b], simulate(x[b:b + 1], A, dose, seed=[b + 1])[0])
+    with pytest.raises(ValueError, match=r"one count per sample \(3\)"):
+        simulate(x, A, [100.0, 1000.0], seed=0)
+    with pytest.raises(ValueError, match="positive, finite"):
+        simulate(x, A, [100.0, float("nan"), 1.0], seed=0)
+
+
+def test_dose_ranges_draw_log_uniform_seeded_doses_per_sample():
+    from recon.data.simulated import Simulation
+
+    simulation = Simulation(photons=1024, photons_max=16384, seed=5)
+    doses = np.array(simulation.sample_photons(range(2000)))
+    assert doses.min() >= 1024 and doses.max() <= 16384
+    # log-uniform: a quarter of the log range below 2048, and the median near the geometric mean 4096
+    assert abs(np.mean(doses < 2048) - 0.25) < 0.04 and abs(np.log2(np.median(doses)) - 12) < 0.15
+    assert simulation.sample_photons([7, 3]) == [doses[7], doses[3]]
+    assert Simulation(photons=4096).sample_photons(range(2)) == [4096.0, 4096.0]
+    with pytest.raises(ValueError, match="photons_max"):
+        Simulation(photons=4096, photons_max=1000)

@@ -18,29 +18,17 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
-from recon.data.phantoms import phantom
-from recon.data.simulated import Simulation, sample_seeds, simulate_images
+from recon.data.families import PhantomSource
+from recon.data.simulated import Simulation, simulate_images
 from recon.geometry import Geometry
 from recon.operators import RayTransform
 from recon.physics import LODOPAB_PHOTONS, MU_MAX
 
-__all__ = ["ANATOMY_SLICES", "BUILTIN_FAMILIES", "BenchmarkData", "anatomy_slices", "builtin_data", "builtin_images",
-           "open_data"]
+__all__ = ["BUILTIN_FAMILIES", "BenchmarkData", "builtin_data", "builtin_images", "open_data"]
 
-#: Families of the built-in ground truths, taken in turn; ``anatomy`` cycles
-#: through the real CT slices of :data:`ANATOMY_SLICES` that are installed.
-BUILTIN_FAMILIES = ("ellipses", "shepp-logan", "forbild", "anatomy")
-
-#: Real CT slices of the ``anatomy`` family, in this order: two of pydicom's
-#: own test files and two of the pydicom-data package's (a dependency), read
-#: from the installed packages (never downloaded). Evaluation data only: no
-#: model of recon trains on them.
-ANATOMY_SLICES = (
-    "CT_small.dcm",               # pydicom: 128 x 128 pixels of 0.66 mm, 8.5 cm across
-    "J2K_pixelrep_mismatch.dcm",  # pydicom: a head at the skull base (JPEG 2000)
-    "693_UNCI.dcm",               # pydicom-data: a head
-    "explicit_VR-UN.dcm",         # pydicom-data: an abdomen wider than the field, as in LoDoPaB-CT's crops
-)
+#: Families of the built-in ground truths, taken in turn: the test families of
+#: :mod:`recon.data.families` (no model of recon trains on them).
+BUILTIN_FAMILIES = ("overlapping-ellipses", "shepp-logan", "forbild", "anatomy")
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,58 +74,29 @@ class BenchmarkData:
         return len(self.samples)
 
 
-def anatomy_slices(geometry: Geometry) -> list[np.ndarray]:
-    """The installed slices of :data:`ANATOMY_SLICES` on the geometry's grid.
-
-    Each is resampled keeping its physical size (``fit="resample"`` of
-    :func:`recon.data.dicom.fit_to_grid`), centred, with air around it or cut
-    at the field's edges.
-
-    Returns
-    -------
-    list of numpy.ndarray, each (nx, ny) float32
-        In the order of :data:`ANATOMY_SLICES`, skipping files that are not
-        installed (all of them without pydicom).
-    """
-    try:
-        from pydicom.data import get_testdata_file
-    except ImportError:
-        return []
-    from recon.data.dicom import load_dicom
-
-    paths = [get_testdata_file(name, download=False) for name in ANATOMY_SLICES]
-    return [load_dicom(path, geometry, fit="resample")[0] for path in paths if path is not None]
-
-
-def builtin_images(geometry: Geometry, num_samples: int, *, seed: int = 0) -> tuple[np.ndarray, tuple[str, ...]]:
+def builtin_images(geometry: Geometry, num_samples: int, *, seed: int = 0,
+                   families: Sequence[str] = BUILTIN_FAMILIES) -> tuple[np.ndarray, tuple[str, ...]]:
     """Ground truths of the built-in data and their families.
 
-    Sample ``i`` belongs to family ``i mod F`` of :data:`BUILTIN_FAMILIES`
-    (``anatomy`` dropped when no slice is installed); random ellipses are
-    seeded per sample from ``seed``, Shepp-Logan and FORBILD are fixed images
-    and the ``k``-th anatomy sample is slice ``k mod S`` of
-    :func:`anatomy_slices`.
+    Sample ``i`` belongs to family ``i mod F`` of ``families``
+    (:class:`~recon.data.families.PhantomSource`): random families are seeded
+    per sample from ``seed``, fixed phantoms repeat, and the ``anatomy``
+    family takes its real CT slices in turn (it is dropped when pydicom's
+    slices are not installed).
 
     Returns
     -------
     images : numpy.ndarray, shape (N, nx, ny), float32
     families : tuple of str, length N
     """
+    from recon.data.anatomy import installed_slices
+
     if num_samples < 1:
         raise ValueError(f"samples: expected a positive number of built-in samples, got {num_samples}")
-    anatomy = anatomy_slices(geometry)
-    families = [family for family in BUILTIN_FAMILIES if family != "anatomy" or anatomy]
-    labels = tuple(families[i % len(families)] for i in range(num_samples))
-    fixed = {name: phantom(name, geometry) for name in ("shepp-logan", "forbild") if name in labels}
-    images = []
-    for i, label in enumerate(labels):
-        if label == "ellipses":
-            images.append(phantom("ellipses", geometry, seed=sample_seeds(seed, i)[0]))
-        elif label == "anatomy":
-            images.append(anatomy[(i // len(families)) % len(anatomy)])
-        else:
-            images.append(fixed[label])
-    return np.stack(images).astype(np.float32), labels
+    families = tuple(name for name in families if name != "anatomy" or installed_slices())
+    source = PhantomSource(families, geometry, seed)
+    images = np.stack([source(i) for i in range(num_samples)])
+    return images, tuple(source.family_of(i) for i in range(num_samples))
 
 
 def builtin_data(geometry: Geometry, num_samples: int, *, photons: Sequence[float] = (LODOPAB_PHOTONS,),
@@ -209,7 +168,9 @@ def open_data(path: str | os.PathLike, *, part: str = "test", num_samples: int |
         photons, mu_max, name = LODOPAB_PHOTONS, MU_MAX, f"{path.name} ({part})"
     else:
         dataset = PairedDataset(path)
-        photons, mu_max = dataset.physics.get("photons"), dataset.physics.get("mu_max", MU_MAX)
+        # a dose range (photons_max) has no one noise level: the data consistency is then NaN
+        photons = None if dataset.physics.get("photons_max") else dataset.physics.get("photons")
+        mu_max = dataset.physics.get("mu_max", MU_MAX)
         name = path.name
     total = len(dataset)
     if num_samples is not None:

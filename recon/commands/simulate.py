@@ -19,7 +19,7 @@ import numpy as np
 
 from recon.cli import UsageError
 from recon.data.hdf5 import PairedWriter
-from recon.data.phantoms import PHANTOMS
+from recon.data.families import PHANTOMS
 from recon.data.simulated import PhantomSource, Simulation, simulate_into
 from recon.geometry import Geometry
 from recon.physics import LODOPAB_FINE_FACTOR, LODOPAB_PHOTONS
@@ -37,8 +37,9 @@ def _fraction(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output", type=Path, help="folder receiving train.h5, validation.h5, test.h5 (created)")
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--phantom", choices=PHANTOMS, default="ellipses",
-                        help="ground-truth phantom (default: random ellipses)")
+    source.add_argument("--phantom", choices=PHANTOMS, nargs="+", default=["ellipses"], metavar="FAMILY",
+                        help=f"ground-truth family, or several taken in turn (one of {', '.join(PHANTOMS)}; "
+                             "default: ellipses)")
     source.add_argument("--dicom", type=Path, metavar="PATH",
                         help="CT DICOM file or folder: its slices are the ground truths")
     parser.add_argument("--samples", type=int, default=None,
@@ -56,14 +57,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     physics = parser.add_argument_group("physics")
     physics.add_argument("--photons", type=float, default=LODOPAB_PHOTONS,
                          help=f"photons per bin, N0 (default {LODOPAB_PHOTONS}, LoDoPaB)")
+    physics.add_argument("--photons-max", type=float, default=None,
+                         help="a dose range: each sample's N0 drawn log-uniformly from [--photons, --photons-max]")
     physics.add_argument("--electronic-noise", type=float, default=0.0,
                          help="std of additive Gaussian noise, photons (default 0)")
     physics.add_argument("--factor", type=_fraction, default=LODOPAB_FINE_FACTOR,
                          help="fine simulation grid factor, e.g. 2 or 1000/362 (default, LoDoPaB)")
     physics.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
     dicom = parser.add_argument_group("DICOM")
-    dicom.add_argument("--fit", choices=("crop", "resample"), default="crop",
-                       help="centre crop in pixels (LoDoPaB) or physical resampling (default crop)")
+    dicom.add_argument("--fit", choices=("crop", "lodopab", "resample"), default="crop",
+                       help="centre crop in pixels, LoDoPaB's central 362/512 as the field on any grid, "
+                            "or physical resampling (default crop)")
     dicom.add_argument("--dequantize", action="store_true",
                        help="add uniform [0, 1) HU noise before conversion, as LoDoPaB did")
     output = parser.add_argument_group("output")
@@ -113,10 +117,12 @@ def _image_sources(args: argparse.Namespace, geometry: Geometry):
     total = 1000 if args.samples is None else args.samples
     if total <= 0:
         raise UsageError(f"--samples: expected a positive count, got {total}")
-    def source(offset, stream):
-        return PhantomSource(args.phantom, geometry, args.seed, stream)
+    families = args.phantom[0] if len(args.phantom) == 1 else tuple(args.phantom)
 
-    return total, source, {"source": "phantom", "phantom": args.phantom}
+    def source(offset, stream):
+        return PhantomSource(families, geometry, args.seed, stream)
+
+    return total, source, {"source": "phantom", "phantom": families}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,8 +131,11 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         raise UsageError(f"--batch-size: expected >= 1, got {args.batch_size}")
     geometry = build_geometry(args)
-    simulation = Simulation(photons=args.photons, factor=args.factor,
-                            electronic_noise=args.electronic_noise, seed=args.seed)
+    try:
+        simulation = Simulation(photons=args.photons, photons_max=args.photons_max, factor=args.factor,
+                                electronic_noise=args.electronic_noise, seed=args.seed)
+    except ValueError as error:
+        raise UsageError(f"--photons/--photons-max: {error}") from None
     total, make_source, description = _image_sources(args, geometry)
     counts = split_counts(total, args.splits)
     paths = {split: args.output / f"{split}.h5" for split, n in counts.items() if n}
@@ -141,14 +150,18 @@ def run(args: argparse.Namespace) -> int:
         for stream, split in enumerate(SPLITS):
             if not counts[split]:
                 continue
+            image_source = make_source(offset, stream)
+            several = len(getattr(image_source, "families", ())) > 1
+            groups = [image_source.family_of(i) for i in range(counts[split])] if several else None
             # all files are renamed together when the stack closes, after the last split
             writer = stack.enter_context(PairedWriter(
                 paths[split], num_samples=counts[split], geometry=geometry,
                 physics={**simulation.to_dict(), **description, "split": split, "stream": stream},
                 compression=compression, overwrite=args.overwrite,
+                groups=groups,
             ))
             bar.set_description(split)
-            simulate_into(writer, make_source(offset, stream), simulation=simulation, stream=stream,
+            simulate_into(writer, image_source, simulation=simulation, stream=stream,
                           batch_size=args.batch_size, progress=bar.update)
             offset += counts[split]
     if not args.quiet:

@@ -2,7 +2,8 @@
 
 Stored values become Hounsfield units through ``RescaleSlope`` and
 ``RescaleIntercept``; the slice is fitted to the geometry's grid (LoDoPaB's
-centre crop, or a physical resampling with ``PixelSpacing``), optionally
+centre crop in pixels, LoDoPaB-CT's field taken from the centre of a slice and
+resampled to any grid, or a physical resampling with ``PixelSpacing``), optionally
 de-quantised with uniform [0, 1) HU noise as LoDoPaB-CT did, and mapped to
 ``[0, 1]`` by :func:`recon.physics.hu_to_normalized`.
 
@@ -23,11 +24,14 @@ import numpy as np
 from recon.geometry import Geometry
 from recon.physics import hu_to_normalized
 
-__all__ = ["read_hu", "fit_to_grid", "load_dicom", "AIR_HU"]
+__all__ = ["read_hu", "fit_to_grid", "lodopab_field", "load_dicom", "AIR_HU", "LODOPAB_MARGIN"]
 
 #: Fill value outside a slice, HU.
 AIR_HU = -1000.0
-Fit = Literal["crop", "resample"]
+#: LoDoPaB-CT's crop: 75 of every 512 pixels dropped on each side of a slice,
+#: so the central 362 x 362 pixels of a 512 x 512 slice are its 26 cm field.
+LODOPAB_MARGIN = 75 / 512
+Fit = Literal["crop", "resample", "lodopab"]
 
 
 def _dicom_files(path: Path) -> list[Path]:
@@ -161,7 +165,9 @@ def _resample(image: np.ndarray, spacing: tuple[float, float], geometry: Geometr
     for axis in range(2):
         lo, hi, n = geometry.image_min[axis], geometry.image_max[axis], geometry.image_shape[axis]
         centres = lo + (np.arange(n) + 0.5) * (hi - lo) / n
-        coordinates.append(centres / spacing[axis] + (image.shape[1 + axis] - 1) / 2)
+        position = centres / spacing[axis] + (image.shape[1 + axis] - 1) / 2
+        # pixel centres that coincide up to rounding error are taken as they are, not interpolated
+        coordinates.append(np.where(np.abs(position - position.round()) < 1e-9, position.round(), position))
     grid = np.meshgrid(*coordinates, indexing="ij")
     zoom = np.asarray(spacing) / np.asarray(geometry.pixel_size[:2])
     sigma = np.maximum((1 / zoom - 1) / 2, 0)  # anti-aliasing when the grid is coarser
@@ -172,14 +178,58 @@ def _resample(image: np.ndarray, spacing: tuple[float, float], geometry: Geometr
     return np.stack(out)
 
 
+def lodopab_field(hu: np.ndarray, geometry: Geometry, *, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """LoDoPaB-CT's field of x-first HU slices ``(N, nx', ny')``, on the geometry's grid.
+
+    The crop drops :data:`LODOPAB_MARGIN` of the pixels on each side (75 of
+    512: the central 362 x 362 of a 512 x 512 slice) and becomes the
+    geometry's whole image domain, whatever the slice's pixel spacing, as in
+    LoDoPaB-CT: anatomy fills the field and is cut at its edges. It is then
+    resampled to the grid (Gaussian anti-aliasing and bilinear
+    interpolation; the identity for a 512 x 512 slice on a 362 x 362 grid).
+
+    Parameters
+    ----------
+    hu : numpy.ndarray, shape (N, nx', ny')
+        Slices in HU, x-first (:func:`read_hu`).
+    geometry : Geometry
+        2D target grid.
+    shift : (float, float)
+        Offset of the crop along x and y in units of the margin, in
+        ``[-1, 1]``: ``(0, 0)`` is LoDoPaB's central crop, ``(1, 0)`` puts it
+        against the slice's right edge (another part of the body).
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, nx, ny), float64
+    """
+    if not all(-1 <= s <= 1 for s in shift):
+        raise ValueError(f"shift: expected offsets in [-1, 1] (units of the crop margin), got {shift}")
+    extent = [hi - lo for lo, hi in zip(geometry.image_min[:2], geometry.image_max[:2])]
+    width = hu.shape[1] - 2 * round(hu.shape[1] * LODOPAB_MARGIN)
+    sizes = (width, round(width * extent[1] / extent[0]))  # the grid's aspect ratio, square slice pixels
+    if sizes[1] > hu.shape[2]:
+        raise ValueError(f"a {geometry.image_shape} grid needs {sizes[1]} rows of a slice with {hu.shape[2]}")
+    window = []
+    for n, size, s in zip(hu.shape[1:], sizes, shift):
+        margin = (n - size) / 2
+        start = round(margin + s * margin)
+        window.append(slice(start, start + size))
+    spacing = (extent[0] / sizes[0], extent[1] / sizes[1])
+    return _resample(hu[(slice(None), *window)], spacing, geometry)
+
+
 def fit_to_grid(
     hu: np.ndarray, spacing: tuple[float, float], geometry: Geometry, *, fit: Fit = "crop"
 ) -> np.ndarray:
     """Fit x-first HU slices ``(N, nx', ny')`` to ``geometry.image_shape``.
 
-    ``"crop"`` is LoDoPaB-CT's: a centre crop in pixels (512 -> 362 drops 75
-    on each side), padding with air if the slice is smaller; pixel size is
-    ignored. ``"resample"`` keeps physical size: bilinear interpolation from
+    ``"crop"``: a centre crop in pixels (512 -> 362 drops 75 on each side, as
+    LoDoPaB-CT for its 362 x 362 grid), padding with air if the slice is
+    smaller; pixel size is ignored. ``"lodopab"``: LoDoPaB-CT's field on any
+    grid, the central 362/512 of the slice resampled to the geometry's
+    pixels (:func:`lodopab_field`; equal to ``"crop"`` for 512 -> 362).
+    ``"resample"`` keeps physical size: bilinear interpolation from
     ``spacing`` (metres) to the geometry's pixels, Gaussian anti-aliasing
     when coarser, slice centre at the domain centre, air outside.
     """
@@ -187,9 +237,11 @@ def fit_to_grid(
         raise ValueError(f"expected a 2D geometry, got {geometry.kind!r}")
     if fit == "crop":
         return _centre_crop(hu, geometry.image_shape)
+    if fit == "lodopab":
+        return lodopab_field(hu, geometry)
     if fit == "resample":
         return _resample(hu, spacing, geometry)
-    raise ValueError(f"fit: expected 'crop' or 'resample', got {fit!r}")
+    raise ValueError(f"fit: expected 'crop', 'lodopab' or 'resample', got {fit!r}")
 
 
 def load_dicom(
@@ -207,7 +259,7 @@ def load_dicom(
         A CT DICOM file or a folder of them.
     geometry : Geometry
         Target grid.
-    fit : {"crop", "resample"}
+    fit : {"crop", "lodopab", "resample"}
         See :func:`fit_to_grid`.
     dequantize_seed : int, optional
         If given, add uniform [0, 1) HU noise drawn with this seed before the

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 
 from recon.geometry import Geometry
@@ -18,9 +16,6 @@ __all__ = [
     "paint_ellipses",
     "random_ellipses",
     "forbild",
-    "phantom",
-    "PHANTOMS",
-    "RANDOM_PHANTOMS",
 ]
 
 # Modified Shepp-Logan (Toft 1996): value, semi-axes (a, b), centre (x, y),
@@ -275,42 +270,3 @@ def forbild(geometry: Geometry, *, supersampling: int = 2, ear: bool = True) -> 
     density = odl_forbild(space, ear=ear, value_type="density", scale="m").asarray()
     image = density.reshape(nx, s, ny, s).mean(axis=(1, 3)) * _DENSITY_TO_NORMALIZED
     return np.clip(image, 0, 1).astype(np.float32)
-
-
-PhantomName = Literal["ellipses", "mixed", "shepp-logan", "forbild"]
-PHANTOMS: tuple[str, ...] = ("ellipses", "mixed", "shepp-logan", "forbild")
-#: The phantoms that differ from seed to seed.
-RANDOM_PHANTOMS: tuple[str, ...] = ("ellipses", "mixed")
-
-
-def phantom(name: PhantomName, geometry: Geometry, *, seed: int | Sequence[int] | None = None) -> np.ndarray:
-    """One phantom by name on a geometry's grid (the dispatcher of datasets and the CLI).
-
-    Parameters
-    ----------
-    name : {"ellipses", "mixed", "shepp-logan", "forbild"}
-        ``ellipses`` (:func:`random_ellipses`) and ``mixed`` (the diverse
-        training family, :func:`recon.data.training_phantoms.mixed_phantom`)
-        are random and need ``seed``; the others are fixed.
-    geometry : Geometry
-        2D geometry giving the grid.
-    seed : int or sequence of int, optional
-        Seed of a random phantom.
-
-    Returns
-    -------
-    numpy.ndarray, shape (nx, ny), float32
-    """
-    if name in RANDOM_PHANTOMS and seed is None:
-        raise ValueError(f"the {name!r} phantom is random: pass a seed")
-    if name == "ellipses":
-        return random_ellipses(geometry.image_shape, seed=seed)
-    if name == "mixed":
-        from recon.data.training_phantoms import mixed_phantom
-
-        return mixed_phantom(geometry.image_shape, seed=seed)
-    if name == "shepp-logan":
-        return shepp_logan(geometry.image_shape)
-    if name == "forbild":
-        return forbild(geometry)
-    raise ValueError(f"phantom: expected one of {PHANTOMS}, got {name!r}")

@@ -7,17 +7,18 @@ of generation: both seeds derive from ``numpy.random.SeedSequence([seed, s, i])`
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from functools import cached_property
 
 import numpy as np
 import torch
 
 from recon.data.datasets import InputTransform, PairedData
+from recon.data.families import PhantomName, PhantomSource
 from recon.data.hdf5 import PairedWriter
-from recon.data.phantoms import RANDOM_PHANTOMS, PhantomName, phantom
+from recon.data.seeds import dose_seed, sample_seeds
 from recon.geometry import Geometry
 from recon.operators import RayTransform
 from recon.physics import LODOPAB_FINE_FACTOR, LODOPAB_PHOTONS, MU_MAX, simulate
@@ -32,7 +33,12 @@ class Simulation:
     Parameters
     ----------
     photons : float
-        ``N0``, photons per bin of the unattenuated beam.
+        ``N0``, photons per bin of the unattenuated beam (the lowest of a
+        dose range).
+    photons_max : float, optional
+        A dose range: each sample's ``N0`` is drawn log-uniformly from
+        ``[photons, photons_max]`` (:meth:`sample_photons`, seeded per
+        sample), so one dataset holds many doses.
     factor : float
         Fine-grid refinement of the forward projection.
     electronic_noise : float
@@ -44,53 +50,30 @@ class Simulation:
     """
 
     photons: float = LODOPAB_PHOTONS
+    photons_max: float | None = None
     factor: float = LODOPAB_FINE_FACTOR
     electronic_noise: float = 0.0
     mu_max: float = MU_MAX
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.photons) and self.photons > 0):
+            raise ValueError(f"photons: expected a positive, finite count per bin, got {self.photons}")
+        if self.photons_max is not None and not (math.isfinite(self.photons_max)
+                                                 and self.photons_max >= self.photons):
+            raise ValueError(f"photons_max: expected a finite count >= photons ({self.photons:g}), "
+                             f"got {self.photons_max}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
-
-def sample_seeds(seed: int, index: int, *, stream: int = 0) -> tuple[int, int]:
-    """``(phantom_seed, noise_seed)`` of sample ``index`` of ``stream`` under ``seed``."""
-    phantom_seed, noise_seed = np.random.SeedSequence([seed, stream, index]).generate_state(2)
-    return int(phantom_seed), int(noise_seed)
-
-
-@dataclass(frozen=True)
-class PhantomSource:
-    """``source(i)``: ground truth ``i`` of a phantom family, reproducibly (picklable).
-
-    A random family (``ellipses``, ``mixed``) draws phantom ``i`` with the phantom seed
-    of :func:`sample_seeds`; a fixed phantom is computed once and returned
-    for every ``i`` (only the noise differs between samples).
-
-    Parameters
-    ----------
-    name : {"ellipses", "mixed", "shepp-logan", "forbild"}
-    geometry : Geometry
-    seed : int
-        Root seed.
-    stream : int
-        Seed stream (one per split).
-    """
-
-    name: PhantomName
-    geometry: Geometry
-    seed: int
-    stream: int = 0
-
-    @cached_property
-    def _fixed(self) -> np.ndarray:
-        return phantom(self.name, self.geometry)
-
-    def __call__(self, index: int) -> np.ndarray:
-        """Image ``index``, shape ``(nx, ny)``, float32."""
-        if self.name in RANDOM_PHANTOMS:
-            return phantom(self.name, self.geometry, seed=sample_seeds(self.seed, index, stream=self.stream)[0])
-        return self._fixed
+    def sample_photons(self, indices: Iterable[int], *, stream: int = 0) -> list[float]:
+        """``N0`` of each sample: ``photons``, or a log-uniform draw seeded by :func:`~recon.data.seeds.dose_seed`."""
+        if self.photons_max is None:
+            return [float(self.photons) for _ in indices]
+        low, high = math.log(self.photons), math.log(self.photons_max)
+        return [math.exp(np.random.default_rng(dose_seed(self.seed, i, stream=stream)).uniform(low, high))
+                for i in indices]
 
 
 def simulate_images(
@@ -114,9 +97,12 @@ def simulate_images(
     -------
     numpy.ndarray, shape (b, num_angles, num_detectors), float32
     """
+    indices = list(indices)
     seeds = [sample_seeds(simulation.seed, i, stream=stream)[1] for i in indices]
+    # one scalar N0 without a dose range: the same bytes as before ranges existed
+    photons = simulation.photons if simulation.photons_max is None else simulation.sample_photons(indices, stream=stream)
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))[:, None]
-    y = simulate(x, A, simulation.photons, seed=seeds, factor=simulation.factor,
+    y = simulate(x, A, photons, seed=seeds, factor=simulation.factor,
                  electronic_noise=simulation.electronic_noise, mu_max=simulation.mu_max)
     return y[:, 0].numpy()
 
@@ -168,8 +154,8 @@ class PhantomDataset(PairedData):
         2D acquisition geometry.
     num_samples : int
         Length of the dataset.
-    phantom_name : {"ellipses", "mixed", "shepp-logan", "forbild"}
-        Ground truth (``ellipses`` and ``mixed`` vary between samples).
+    phantom_name : str or tuple of str
+        Family (or families, taken in turn) of :data:`recon.data.families.FAMILIES`.
     simulation : Simulation
         Dose and noise.
     input_transform, cache_inputs, batch_size
@@ -188,7 +174,7 @@ class PhantomDataset(PairedData):
         geometry: Geometry,
         num_samples: int,
         *,
-        phantom_name: PhantomName = "ellipses",
+        phantom_name: PhantomName | tuple[str, ...] = "ellipses",
         simulation: Simulation = Simulation(),
         input_transform: InputTransform | None = None,
         cache_inputs: str | os.PathLike | None = None,

@@ -34,10 +34,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.ndimage import gaussian_filter
 
+from recon.data.canvas import Canvas
 from recon.data.phantoms import EllipseFamily, _as_pair
-from recon.physics import hu_to_normalized
 
 __all__ = ["MIXED_LAYOUTS", "OVERFLOW_FRACTION", "SKULL_HU_MAX", "TEXTURED_FRACTION", "mixed_phantom"]
 
@@ -55,62 +54,7 @@ SKULL_HU_MAX = 3000.0
 OVERFLOW_FRACTION = 0.25
 
 
-class _Canvas:
-    """A supersampled HU image of ``[-1, 1]^2`` seen through a random similarity transform.
-
-    Shapes are given in phantom coordinates ``(u, v)``; each pixel sample at
-    world position ``(x, y)`` looks up ``(u, v) = R^T ((x, y) - t) / scale``
-    (flipped in ``u`` when ``flip``), so every shape is rotated, flipped,
-    scaled and shifted alike. An untextured canvas ignores :meth:`texture`.
-    """
-
-    def __init__(self, shape: tuple[int, int], supersampling: int, *, rotation: float,
-                 flip: bool, scale: float, shift: tuple[float, float], textured: bool) -> None:
-        self.shape, self.supersampling, self.textured = shape, supersampling, textured
-        x, y = ((np.arange(n * supersampling) + 0.5) / (n * supersampling) * 2 - 1 for n in shape)
-        dx, dy = x[:, None] - shift[0], y[None, :] - shift[1]
-        c, s = np.cos(rotation), np.sin(rotation)
-        self.u = (c * dx + s * dy) / scale * (-1 if flip else 1)
-        self.v = (-s * dx + c * dy) / scale
-        self.hu = np.full(self.u.shape, -1000.0)
-
-    def ellipse(self, a: float, b: float, x0: float, y0: float, angle: float = 0.0) -> np.ndarray:
-        """Mask of an ellipse (semi-axes ``a, b``, centre, rotation in radians)."""
-        c, s = np.cos(angle), np.sin(angle)
-        du, dv = self.u - x0, self.v - y0
-        return ((du * c + dv * s) / a) ** 2 + ((dv * c - du * s) / b) ** 2 <= 1
-
-    def blob(self, radius: float, x0: float, y0: float, coefficients: np.ndarray) -> np.ndarray:
-        """Mask of a star-shaped object, ``r(phi) = radius (1 + sum_k c_k cos(k phi + p_k))``.
-
-        ``coefficients`` has shape ``(K, 2)``: amplitude and phase of harmonic ``k = 1..K``.
-        """
-        du, dv = self.u - x0, self.v - y0
-        phi = np.arctan2(dv, du)
-        outline = np.ones_like(phi)
-        for k, (amplitude, phase) in enumerate(coefficients, start=1):
-            outline += amplitude * np.cos(k * phi + phase)
-        return np.hypot(du, dv) <= radius * np.maximum(outline, 0.2)
-
-    def paint(self, mask: np.ndarray, hu: float) -> None:
-        self.hu[mask] = hu
-
-    def texture(self, mask: np.ndarray, rng: np.random.Generator, *, amplitude: float, correlation: float) -> None:
-        """Add a smooth Gaussian random field (std ``amplitude`` HU, correlation in pixels) inside ``mask``."""
-        if amplitude <= 0 or not self.textured:
-            return
-        field = gaussian_filter(rng.standard_normal(self.hu.shape), correlation * self.supersampling)
-        self.hu[mask] += (amplitude / max(field.std(), 1e-12)) * field[mask]
-
-    def image(self) -> np.ndarray:
-        """Normalised attenuation, shape ``(nx, ny)``, pixel averages of the samples."""
-        s = self.supersampling
-        nx, ny = self.shape
-        hu = self.hu.reshape(nx, s, ny, s).mean(axis=(1, 3))
-        return hu_to_normalized(hu).astype(np.float32)
-
-
-def _head(canvas: _Canvas, rng: np.random.Generator) -> np.ndarray:
+def _head(canvas: Canvas, rng: np.random.Generator) -> np.ndarray:
     a, b = rng.uniform(0.55, 0.75), rng.uniform(0.7, 0.9)
     thickness = rng.uniform(0.03, 0.09)
     head = canvas.ellipse(a, b, 0, 0)
@@ -141,7 +85,7 @@ def _head(canvas: _Canvas, rng: np.random.Generator) -> np.ndarray:
     return head
 
 
-def _thorax(canvas: _Canvas, rng: np.random.Generator) -> np.ndarray:
+def _thorax(canvas: Canvas, rng: np.random.Generator) -> np.ndarray:
     a, b = rng.uniform(0.7, 0.92), rng.uniform(0.45, 0.65)
     body = canvas.ellipse(a, b, 0, 0)
     canvas.paint(body, rng.uniform(-120, -60))  # subcutaneous fat
@@ -171,7 +115,7 @@ def _thorax(canvas: _Canvas, rng: np.random.Generator) -> np.ndarray:
     return body
 
 
-def _abdomen(canvas: _Canvas, rng: np.random.Generator) -> np.ndarray:
+def _abdomen(canvas: Canvas, rng: np.random.Generator) -> np.ndarray:
     a, b = rng.uniform(0.65, 0.92), rng.uniform(0.45, 0.7)
     body = canvas.ellipse(a, b, 0, 0)
     canvas.paint(body, rng.uniform(-130, -70))
@@ -193,7 +137,7 @@ def _abdomen(canvas: _Canvas, rng: np.random.Generator) -> np.ndarray:
     return body
 
 
-def _spine(canvas: _Canvas, rng: np.random.Generator, b: float) -> None:
+def _spine(canvas: Canvas, rng: np.random.Generator, b: float) -> None:
     y = -(b - rng.uniform(0.15, 0.25))
     r = rng.uniform(0.06, 0.1)
     canvas.paint(canvas.ellipse(r, r * rng.uniform(0.8, 1.1), 0, y), rng.uniform(500, 1200))
@@ -202,7 +146,7 @@ def _spine(canvas: _Canvas, rng: np.random.Generator, b: float) -> None:
     canvas.texture(core, rng, amplitude=rng.uniform(0, 100), correlation=rng.uniform(0.5, 1.5))
 
 
-def _ellipses(canvas: _Canvas, rng: np.random.Generator) -> np.ndarray:
+def _ellipses(canvas: Canvas, rng: np.random.Generator) -> np.ndarray:
     family = EllipseFamily(inserts=(int(rng.integers(1, 6)), int(rng.integers(6, 20))),
                            insert_axes=(0.02, rng.uniform(0.15, 0.4)))
     (_, *outline), *inserts = family.sample(rng)  # CT numbers are drawn again below, on wider ranges
@@ -214,7 +158,7 @@ def _ellipses(canvas: _Canvas, rng: np.random.Generator) -> np.ndarray:
     return body
 
 
-def _blobs(canvas: _Canvas, rng: np.random.Generator) -> np.ndarray:
+def _blobs(canvas: Canvas, rng: np.random.Generator) -> np.ndarray:
     def outline(n: int, smoothness: float) -> np.ndarray:
         return np.column_stack([rng.uniform(0, smoothness, n) / np.arange(1, n + 1), rng.uniform(0, 2 * np.pi, n)])
 
@@ -268,7 +212,7 @@ def mixed_phantom(
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     layout = layouts[rng.integers(len(layouts))]
     overflow = layout != "head" and rng.uniform() < OVERFLOW_FRACTION
-    canvas = _Canvas(_as_pair(shape), supersampling, rotation=rng.uniform(0, 2 * np.pi), flip=bool(rng.integers(2)),
+    canvas = Canvas(_as_pair(shape), supersampling, rotation=rng.uniform(0, 2 * np.pi), flip=bool(rng.integers(2)),
                      scale=rng.uniform(1.15, 1.6) if overflow else rng.uniform(0.75, 1.08),
                      shift=tuple(rng.uniform(-0.06, 0.06, size=2)), textured=bool(rng.uniform() < TEXTURED_FRACTION))
     body = _LAYOUTS[layout](canvas, rng)

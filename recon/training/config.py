@@ -66,10 +66,18 @@ class DataConfig:
         Paths (see ``source``).
     train_samples, validation_samples : int, optional
         Number of samples; required for phantoms, else a limit (the first ones).
-    phantom : {"ellipses", "shepp-logan", "forbild"}
-        Phantom family of ``source="phantoms"``.
+    phantom : str or list of str
+        Training family (families, taken in turn) of ``source="phantoms"``:
+        a ``training`` family of :data:`recon.data.families.FAMILIES`.
+    validation_phantom : str or list of str, optional
+        Validation family of ``source="phantoms"`` (default ``phantom``): a
+        ``training`` or ``validation`` family, never a test family.
     photons : float
-        Photons per detector bin of the simulation (LoDoPaB-CT: 4096).
+        Photons per detector bin of the simulation (LoDoPaB-CT: 4096); the
+        lowest of a dose range with ``photons_max``.
+    photons_max : float, optional
+        Simulated phantoms only: each sample's dose is drawn log-uniformly
+        from ``[photons, photons_max]`` (:class:`recon.data.simulated.Simulation`).
     seed : int
         Root seed of the simulated samples.
     """
@@ -79,8 +87,10 @@ class DataConfig:
     validation: str | None = None
     train_samples: int | None = None
     validation_samples: int | None = None
-    phantom: str = "ellipses"
+    phantom: str | list[str] = "ellipses"
+    validation_phantom: str | list[str] | None = None
     photons: float = 4096
+    photons_max: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:

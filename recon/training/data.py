@@ -22,13 +22,18 @@ class TrainingData:
     geometry : Geometry
     train, validation : torch.utils.data.Dataset
     physics : dict
-        How the sinograms were made (recorded in checkpoints).
+        How the training sinograms were made (recorded in checkpoints).
+    families : dict
+        ``{"training": [...], "validation": [...]}``: the registered image
+        families (:mod:`recon.data.families`) of each dataset, empty for a
+        user's own data; recorded in checkpoints, read by benchmark protocols.
     """
 
     geometry: Geometry
     train: Dataset
     validation: Dataset
     physics: dict[str, Any]
+    families: dict[str, list[str]]
 
 
 def _limit(dataset: Dataset, count: int | None) -> Dataset:
@@ -40,12 +45,34 @@ def _check_geometry(config: TrainingConfig, found: Geometry, what: str) -> None:
         raise ValueError(f"geometry: the config's geometry differs from that of {what}; remove it or match it")
 
 
+def _families(train_physics: dict[str, Any], validation_physics: dict[str, Any]) -> dict[str, list[str]]:
+    """The registered families of the two datasets, checked: training ones for training, no test family."""
+    from recon.data.families import check_families, recorded_families
+
+    families = {"training": list(recorded_families(train_physics)),
+                "validation": list(recorded_families(validation_physics))}
+    check_families(families["training"], ("training",), "training data")
+    check_families(families["validation"], ("training", "validation"), "validation data")
+    return families
+
+
+def _names(phantom: str | list[str]) -> str | tuple[str, ...]:
+    return phantom if isinstance(phantom, str) else tuple(phantom)
+
+
 def build_datasets(config: TrainingConfig) -> TrainingData:
     """Open or generate the datasets that ``config.data`` describes.
 
     Phantoms are simulated on the fly (train with ``data.seed``, validation
     with ``data.seed + 1``); files are opened lazily, so the datasets can
     go to ``DataLoader`` workers.
+
+    Raises
+    ------
+    ValueError
+        Training data of an evaluation family, or validation data of a test
+        family (:func:`recon.data.families.check_families`), and every
+        inconsistency of the files.
     """
     data = config.data
     if data.source == "phantoms":
@@ -54,20 +81,23 @@ def build_datasets(config: TrainingConfig) -> TrainingData:
         if config.geometry is None:
             raise ValueError("geometry: phantoms need a geometry in the config")
         geometry = build_geometry(config.geometry)
-        train_simulation = Simulation(photons=data.photons, seed=data.seed)
-        validation_simulation = Simulation(photons=data.photons, seed=data.seed + 1)
-        train = PhantomDataset(geometry, data.train_samples, phantom_name=data.phantom,
+        validation_phantom = data.phantom if data.validation_phantom is None else data.validation_phantom
+        physics = {"source": "phantoms", "phantom": data.phantom}
+        families = _families(physics, {"phantom": validation_phantom})
+        train_simulation = Simulation(photons=data.photons, photons_max=data.photons_max, seed=data.seed)
+        validation_simulation = Simulation(photons=data.photons, photons_max=data.photons_max, seed=data.seed + 1)
+        train = PhantomDataset(geometry, data.train_samples, phantom_name=_names(data.phantom),
                                simulation=train_simulation)
-        validation = PhantomDataset(geometry, data.validation_samples, phantom_name=data.phantom,
+        validation = PhantomDataset(geometry, data.validation_samples, phantom_name=_names(validation_phantom),
                                     simulation=validation_simulation)
-        physics = {"source": "phantoms", "phantom": data.phantom, **train_simulation.to_dict()}
-        return TrainingData(geometry, train, validation, physics)
+        return TrainingData(geometry, train, validation, {**physics, **train_simulation.to_dict()}, families)
     if data.source == "hdf5":
         from recon.data.datasets import PairedDataset
 
         train, validation = PairedDataset(data.train), PairedDataset(data.validation)
         if validation.geometry != train.geometry:
             raise ValueError(f"{data.validation}: its geometry differs from that of {data.train}")
+        families = _families(train.physics, validation.physics)
         physics = {"source": "hdf5", "file": str(data.train), **train.physics}
     else:
         from recon.data.lodopab import LoDoPaB
@@ -76,6 +106,7 @@ def build_datasets(config: TrainingConfig) -> TrainingData:
         train, validation = LoDoPaB(data.train, "train"), LoDoPaB(data.train, "validation")
         physics = {"source": "lodopab", "folder": str(data.train), "photons": LODOPAB_PHOTONS,
                    "factor": LODOPAB_FINE_FACTOR, "mu_max": MU_MAX}
+        families = {"training": [], "validation": []}
     _check_geometry(config, train.geometry, data.train)
     return TrainingData(train.geometry, _limit(train, data.train_samples),
-                        _limit(validation, data.validation_samples), physics)
+                        _limit(validation, data.validation_samples), physics, families)

@@ -135,6 +135,7 @@ class Trainer:
         seed_everything(config.seed)
         data = build_datasets(config)
         self.physics = data.physics
+        self.families = data.families
         self.model = build_model(config.model, geometry=data.geometry, cpu_backend=config.cpu_backend,
                                  cuda_backend=config.cuda_backend, **config.model_args).to(context.device)
         self.model.scale()  # ||A|| once, before the processes share their buffers
@@ -317,7 +318,7 @@ class Trainer:
         if not self.context.is_main:
             return
         self.log.epoch(row)
-        metadata = {"physics": self.physics, "training": self.config.to_dict(),
+        metadata = {"physics": self.physics, "families": self.families, "training": self.config.to_dict(),
                     "processes": self.context.world_size, "epoch": self.epoch, "step": self.step,
                     "validation": {"psnr": row["validation_psnr"], "ssim": row["validation_ssim"]}}
         save_model(self.model, self.output_dir / LAST_FILE, extra_metadata=metadata, overwrite=True)

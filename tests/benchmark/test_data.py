@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from recon.benchmark import builtin_data, open_data
-from recon.benchmark.data import ANATOMY_SLICES, anatomy_slices, builtin_images
-from recon.data.dicom import load_dicom
+from recon.benchmark.data import BUILTIN_FAMILIES, builtin_images
+from recon.data.anatomy import anatomy_images
 from recon.data.hdf5 import write_paired
 from recon.data.lodopab import write_lodopab
 from recon.physics import LODOPAB_PHOTONS, MU_MAX
@@ -18,7 +18,7 @@ from tests.benchmark.conftest import GEOMETRY
 def test_builtin_data_share_truths_across_doses_and_reproduce(tiny_levels):
     high, low = tiny_levels
     assert (high.photons, low.photons) == (4096.0, 64.0) and high.key != low.key
-    assert high.groups == ("ellipses", "shepp-logan", "forbild", "anatomy", "ellipses")
+    assert high.groups == (*BUILTIN_FAMILIES, "overlapping-ellipses")
     for i in range(5):
         torch.testing.assert_close(high.samples[i][1], low.samples[i][1], rtol=0, atol=0)
         assert high.samples[i][0].shape == (1, 7, 23) and high.samples[i][1].shape == (1, 17, 11)
@@ -32,7 +32,8 @@ def test_builtin_data_share_truths_across_doses_and_reproduce(tiny_levels):
 def test_builtin_images_cycle_through_the_families():
     images, families = builtin_images(GEOMETRY, 9, seed=0)
     assert images.shape == (9, 17, 11) and images.dtype == np.float32
-    assert families[:4] == ("ellipses", "shepp-logan", "forbild", "anatomy") and families[8] == "ellipses"
+    assert families[:4] == ("overlapping-ellipses", "shepp-logan", "forbild", "anatomy")
+    assert families[8] == "overlapping-ellipses"
     assert not np.array_equal(images[0], images[4])  # random ellipses differ per sample
     assert np.array_equal(images[1], images[5])  # fixed phantoms repeat
     with pytest.raises(ValueError, match="positive"):
@@ -42,18 +43,15 @@ def test_builtin_images_cycle_through_the_families():
             builtin_data(GEOMETRY, 2, photons=photons)
 
 
-def test_anatomy_cycles_through_the_installed_real_ct_slices():
-    from pydicom.data import get_testdata_file
-
-    slices = anatomy_slices(GEOMETRY)
-    assert len(slices) == len(ANATOMY_SLICES), "pydicom-data (a dependency) provides two of the slices"
-    for name, image in zip(ANATOMY_SLICES, slices):
-        np.testing.assert_array_equal(image, load_dicom(get_testdata_file(name, download=False), GEOMETRY,
-                                                        fit="resample")[0])
-    images, families = builtin_images(GEOMETRY, 4 * (len(slices) + 1), seed=0)
+def test_builtin_anatomy_takes_the_lodopab_crops_of_the_real_ct_slices_in_turn():
+    crops, _ = anatomy_images(GEOMETRY)
+    images, families = builtin_images(GEOMETRY, 4 * 7, seed=0)
     anatomy = images[[i for i, family in enumerate(families) if family == "anatomy"]]
     for k, image in enumerate(anatomy):
-        np.testing.assert_array_equal(image, slices[k % len(slices)])
+        np.testing.assert_array_equal(image, crops[k])
+    others, labels = builtin_images(GEOMETRY, 4, seed=0, families=("pelvis", "anatomy"))
+    assert labels == ("pelvis", "anatomy", "pelvis", "anatomy")
+    np.testing.assert_array_equal(others[3], crops[1])
 
 
 def test_open_recon_hdf5_file_takes_its_dose(tmp_path, tiny_levels):

@@ -37,6 +37,18 @@ def test_files_match_the_on_the_fly_phantom_dataset(tmp_path):
         assert torch.equal(stored[index][0], live[index][0]) and torch.equal(stored[index][1], live[index][1])
 
 
+def test_several_families_in_turn_with_labels_and_a_dose_range(tmp_path):
+    assert simulate(tmp_path, "--samples", "6", "--splits", "1,0,0", "--phantom", "pelvis", "polygons",
+                    "--photons", "1000", "--photons-max", "16000", "--seed", "2") == 0
+    stored = PairedDataset(tmp_path / "train.h5")
+    assert stored.groups == ("pelvis", "polygons") * 3
+    assert stored.physics["phantom"] == ["pelvis", "polygons"] and stored.physics["photons_max"] == 16000
+    simulation = Simulation(photons=1000, photons_max=16000, factor=2, seed=2)
+    live = PhantomDataset(stored.geometry, 6, phantom_name=("pelvis", "polygons"), simulation=simulation)
+    for index in (0, 5):
+        assert torch.equal(stored[index][0], live[index][0]) and torch.equal(stored[index][1], live[index][1])
+
+
 def test_same_arguments_give_identical_files_whatever_the_batch_size(tmp_path):
     first, second = tmp_path / "a", tmp_path / "b"
     assert simulate(first, "--samples", "20", "--batch-size", "4") == 0
@@ -91,6 +103,8 @@ def test_dicom_slices_as_ground_truth(tmp_path):
     (["--samples", "0"], "--samples"),
     (["--angle-step", "0"], "step"),
     (["--photons", "-3", "--samples", "2"], "photons"),
+    (["--photons", "4096", "--photons-max", "1024"], "photons_max"),
+    (["--photons", "inf"], "photons"),
     (["--dicom", "/nonexistent/folder"], "/nonexistent/folder"),
 ])
 def test_bad_arguments_give_one_line_and_status_2(tmp_path, capsys, arguments, message):

@@ -11,10 +11,10 @@ from recon.data.phantoms import (
     ellipses_image,
     forbild,
     paint_ellipses,
-    phantom,
     random_ellipses,
     shepp_logan,
 )
+from recon.data.families import phantom
 from recon.physics import MU_MAX, MU_WATER, hu_to_normalized
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from recon import Geometry
-from recon.data.phantoms import forbild, phantom, shepp_logan
-from recon.data.simulated import PhantomSource
+from recon.data.families import PhantomSource, phantom
+from recon.data.phantoms import forbild, shepp_logan
 from recon.data.training_phantoms import MIXED_LAYOUTS, mixed_phantom
 from recon.physics import hu_to_normalized
 

@@ -106,6 +106,22 @@ def test_batch_size_must_fit_the_data(tiny_config):
         Trainer(tiny_config(batch_size=32))
 
 
+def test_training_refuses_evaluation_families_and_records_its_families(tiny_config, tmp_path):
+    from recon.training import DataConfig
+
+    with pytest.raises(ValueError, match=r"training data: the families \['forbild \(test\)'\]"):
+        Trainer(tiny_config(data=DataConfig(phantom="forbild", train_samples=8, validation_samples=4)))
+    with pytest.raises(ValueError, match=r"validation data: the families \['anatomy \(test\)'\]"):
+        Trainer(tiny_config(data=DataConfig(phantom="ellipses", validation_phantom=["pelvis", "anatomy"],
+                                             train_samples=8, validation_samples=4)))
+    data = DataConfig(phantom="mixed", validation_phantom=["pelvis", "polygons"], train_samples=8,
+                      validation_samples=4, photons=1000, photons_max=8000)
+    result = train(tiny_config(data=data, epochs=1))
+    metadata = read_metadata(result.last_checkpoint)
+    assert metadata["families"] == {"training": ["mixed"], "validation": ["pelvis", "polygons"]}
+    assert metadata["physics"]["photons_max"] == 8000
+
+
 def test_training_on_paired_hdf5_files(tiny_config, tmp_path):
     from recon.data.hdf5 import write_paired
     from recon.operators import RayTransform
