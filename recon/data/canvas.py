@@ -22,6 +22,7 @@ class Canvas:
     def __init__(self, shape: tuple[int, int], supersampling: int, *, rotation: float,
                  flip: bool, scale: float, shift: tuple[float, float], textured: bool) -> None:
         self.shape, self.supersampling, self.textured = shape, supersampling, textured
+        self._transform = (np.cos(rotation), np.sin(rotation), -1 if flip else 1, scale, shift)
         x, y = ((np.arange(n * supersampling) + 0.5) / (n * supersampling) * 2 - 1 for n in shape)
         dx, dy = x[:, None] - shift[0], y[None, :] - shift[1]
         c, s = np.cos(rotation), np.sin(rotation)
@@ -29,23 +30,42 @@ class Canvas:
         self.v = (-s * dx + c * dy) / scale
         self.hu = np.full(self.u.shape, -1000.0)
 
+    def _window(self, x0: float, y0: float, radius: float) -> tuple[slice, slice]:
+        """The samples within ``radius`` (phantom units) of ``(x0, y0)`` lie in this window of the grid."""
+        c, s, flip, scale, shift = self._transform
+        u = flip * x0
+        centre = (shift[0] + scale * (c * u - s * y0), shift[1] + scale * (s * u + c * y0))
+        window = []
+        for n, middle in zip(self.u.shape, centre):
+            # sample k sits at (k + 1/2) / n * 2 - 1; one sample of margin against rounding
+            lo, hi = ((middle + sign * scale * radius + 1) / 2 * n - 0.5 for sign in (-1, 1))
+            window.append(slice(int(np.clip(np.floor(lo) - 1, 0, n)), int(np.clip(np.ceil(hi) + 2, 0, n))))
+        return tuple(window)
+
     def ellipse(self, a: float, b: float, x0: float, y0: float, angle: float = 0.0) -> np.ndarray:
         """Mask of an ellipse (semi-axes ``a, b``, centre, rotation in radians)."""
         c, s = np.cos(angle), np.sin(angle)
-        du, dv = self.u - x0, self.v - y0
-        return ((du * c + dv * s) / a) ** 2 + ((dv * c - du * s) / b) ** 2 <= 1
+        window = self._window(x0, y0, max(a, b))
+        du, dv = self.u[window] - x0, self.v[window] - y0
+        mask = np.zeros(self.u.shape, dtype=bool)
+        mask[window] = ((du * c + dv * s) / a) ** 2 + ((dv * c - du * s) / b) ** 2 <= 1
+        return mask
 
     def blob(self, radius: float, x0: float, y0: float, coefficients: np.ndarray) -> np.ndarray:
         """Mask of a star-shaped object, ``r(phi) = radius (1 + sum_k c_k cos(k phi + p_k))``.
 
         ``coefficients`` has shape ``(K, 2)``: amplitude and phase of harmonic ``k = 1..K``.
         """
-        du, dv = self.u - x0, self.v - y0
+        reach = radius * max(1 + np.abs(np.asarray(coefficients)[:, 0]).sum(), 0.2)
+        window = self._window(x0, y0, reach)
+        du, dv = self.u[window] - x0, self.v[window] - y0
         phi = np.arctan2(dv, du)
         outline = np.ones_like(phi)
         for k, (amplitude, phase) in enumerate(coefficients, start=1):
             outline += amplitude * np.cos(k * phi + phase)
-        return np.hypot(du, dv) <= radius * np.maximum(outline, 0.2)
+        mask = np.zeros(self.u.shape, dtype=bool)
+        mask[window] = np.hypot(du, dv) <= radius * np.maximum(outline, 0.2)
+        return mask
 
     def polygon(self, vertices: np.ndarray) -> np.ndarray:
         """Mask of a polygon with straight edges, ``vertices`` of shape ``(K, 2)`` in ``(u, v)`` (even-odd rule)."""

@@ -8,9 +8,11 @@ random rotation, flip, scale and shift, so that learned reconstructors meet
 edges, contrasts, textures and outlines of many kinds. Skulls reach 3000 HU,
 near the top of LoDoPaB's normalised scale (3071 HU), so that bright outer
 rings of any density are seen in training; textured bone (skull, vertebrae)
-varies inside as spongy bone does. A quarter of the bodies other than heads
-are magnified past the edges of the field, as the patients in LoDoPaB-CT's
-crops are:
+varies inside as spongy bone does. Most phantoms carry small clutter (vessels,
+calcifications, fat strands) of random contrast. Half of the phantoms are
+close-ups, magnified 1.15 to 4 times past the edges of the field and centred
+anywhere on the body, as LoDoPaB-CT's crops of CT slices are (its central
+362 of 512 pixels show a part of the patient, at the slice's own scale):
 
 ``head``
     skull ring (bone; mostly two tables around a less dense diploe), brain,
@@ -38,7 +40,8 @@ import numpy as np
 from recon.data.canvas import Canvas
 from recon.data.phantoms import EllipseFamily, _as_pair
 
-__all__ = ["MIXED_LAYOUTS", "OVERFLOW_FRACTION", "SKULL_HU_MAX", "TEXTURED_FRACTION", "mixed_phantom"]
+__all__ = ["CLUTTER_FRACTION", "MAGNIFICATION", "MAGNIFIED_FRACTION", "MIXED_LAYOUTS", "SKULL_HU_MAX",
+           "TEXTURED_FRACTION", "mixed_phantom"]
 
 #: The layouts of :func:`mixed_phantom`, drawn with equal probability.
 MIXED_LAYOUTS = ("head", "thorax", "abdomen", "ellipses", "blobs")
@@ -49,9 +52,15 @@ TEXTURED_FRACTION = 0.5
 #: Highest CT number of a head layout's skull, HU.
 SKULL_HU_MAX = 3000.0
 
-#: Probability that a body other than a head is magnified past the edges of
-#: the field, as in LoDoPaB-CT's centre crops of chest CT slices.
-OVERFLOW_FRACTION = 0.25
+#: Probability that a phantom is a close-up, magnified past the edges of the
+#: field, as LoDoPaB-CT's centre crops of CT slices are.
+MAGNIFIED_FRACTION = 0.5
+
+#: Range of a close-up's magnification, drawn log-uniformly.
+MAGNIFICATION = (1.15, 4.0)
+
+#: Probability that a phantom carries small clutter (see :func:`_clutter`).
+CLUTTER_FRACTION = 0.6
 
 
 def _head(canvas: Canvas, rng: np.random.Generator) -> np.ndarray:
@@ -172,6 +181,17 @@ def _blobs(canvas: Canvas, rng: np.random.Generator) -> np.ndarray:
     return body
 
 
+def _clutter(canvas: Canvas, rng: np.random.Generator, body: np.ndarray) -> None:
+    """Small ellipses (vessels, calcifications, fat strands) inside ``body``, contrasts relative to their place."""
+    points = np.argwhere(body)
+    for _ in range(rng.poisson(15) if len(points) else 0):
+        point = tuple(points[rng.integers(len(points))])
+        r = rng.uniform(0.006, 0.03)
+        contrast = rng.choice([rng.uniform(-150, -20), rng.uniform(20, 150), rng.uniform(150, 800)], p=[0.3, 0.5, 0.2])
+        canvas.paint(canvas.ellipse(r, r * rng.uniform(0.4, 2.5), canvas.u[point], canvas.v[point],
+                                    rng.uniform(0, np.pi)) & body, canvas.hu[point] + contrast)
+
+
 _LAYOUTS = {"head": _head, "thorax": _thorax, "abdomen": _abdomen, "ellipses": _ellipses, "blobs": _blobs}
 
 
@@ -211,10 +231,16 @@ def mixed_phantom(
                          f"got {list(layouts)} and {supersampling}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     layout = layouts[rng.integers(len(layouts))]
-    overflow = layout != "head" and rng.uniform() < OVERFLOW_FRACTION
+    if rng.uniform() < MAGNIFIED_FRACTION:  # a close-up of any part of the body
+        scale = float(np.exp(rng.uniform(*np.log(MAGNIFICATION))))
+        radius, phi = 0.5 * scale * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
+        shift = (radius * np.cos(phi), radius * np.sin(phi))
+    else:
+        scale, shift = rng.uniform(0.75, 1.08), tuple(rng.uniform(-0.06, 0.06, size=2))
     canvas = Canvas(_as_pair(shape), supersampling, rotation=rng.uniform(0, 2 * np.pi), flip=bool(rng.integers(2)),
-                     scale=rng.uniform(1.15, 1.6) if overflow else rng.uniform(0.75, 1.08),
-                     shift=tuple(rng.uniform(-0.06, 0.06, size=2)), textured=bool(rng.uniform() < TEXTURED_FRACTION))
+                    scale=scale, shift=shift, textured=bool(rng.uniform() < TEXTURED_FRACTION))
     body = _LAYOUTS[layout](canvas, rng)
+    if rng.uniform() < CLUTTER_FRACTION:
+        _clutter(canvas, rng, body)
     canvas.texture(body, rng, amplitude=rng.uniform(0, 25), correlation=rng.uniform(0.5, 6))
     return canvas.image()

@@ -146,6 +146,10 @@ class TrainingConfig:
     device : {"auto", "cpu", "cuda"}
     output_dir : str
         Folder of checkpoints and logs.
+    validate_every : int, optional
+        Also validate every this many steps inside an epoch, keeping the
+        best checkpoint of all validations (for runs of one long epoch); by
+        default only after every epoch.
     state_every : int, optional
         Also write the training state every this many steps, so that a run
         resumes inside a long epoch; by default only after every epoch.
@@ -171,12 +175,14 @@ class TrainingConfig:
     cuda_backend: CudaBackend = "astra"
     device: Device = "auto"
     output_dir: str = "outputs/train"
+    validate_every: int | None = None
     state_every: int | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
         _check_positive(epochs=self.epochs, batch_size=self.batch_size, learning_rate=self.learning_rate,
-                        grad_clip_norm=self.grad_clip_norm, state_every=self.state_every)
+                        grad_clip_norm=self.grad_clip_norm, state_every=self.state_every,
+                        validate_every=self.validate_every)
         if not isinstance(self.epochs, int) or not isinstance(self.batch_size, int):
             raise ValueError(f"epochs, batch_size: expected integers, got {self.epochs!r}, {self.batch_size!r}")
         if self.min_learning_rate < 0 or self.weight_decay < 0 or self.num_workers < 0:

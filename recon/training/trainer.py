@@ -7,7 +7,7 @@ every epoch, and in ``output_dir`` (written by rank 0 only):
 
 ``last.safetensors``, ``best.safetensors``
     Model checkpoints (:func:`~recon.training.checkpoint.save_model`) after
-    the latest epoch and the epoch of the best validation PSNR.
+    the latest validation and the one of the best validation PSNR.
 ``state.pt``
     The training state after the latest epoch (and every ``state_every``
     steps, if set) -- weights, optimiser, scheduler, gradient scaler, the
@@ -16,7 +16,8 @@ every epoch, and in ``output_dir`` (written by rank 0 only):
     exactly, inside an epoch too: the next steps give the same losses as a
     run that was never interrupted.
 ``steps.csv``, ``epochs.csv`` (and ``tensorboard/`` when installed)
-    Loss per step; train loss, validation PSNR/SSIM and time per epoch.
+    Loss per step; train loss, validation PSNR/SSIM and time per validation:
+    after every epoch, and every ``validate_every`` steps if set.
 
 A non-finite loss (or gradient, without mixed precision) stops training
 with :class:`TrainingDiverged`; the files of the last completed epoch stay
@@ -170,6 +171,7 @@ class Trainer:
         elif state_path.exists():
             raise FileExistsError(f"{self.output_dir}: holds a training run; resume it (--resume) "
                                   "or choose another output_dir")
+        self._since = time.perf_counter()  # start of the time a validation row reports
         self.log = None
         if context.is_main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
@@ -215,13 +217,10 @@ class Trainer:
         """
         try:
             while self.epoch < self.config.epochs:
-                start = time.perf_counter()
-                train_loss = self._train_epoch()
-                psnr, ssim = self.validate()
+                self._since = time.perf_counter()
+                self._train_epoch()
                 self.epoch += 1
-                self._end_epoch({"epoch": self.epoch, "step": self.step, "train_loss": train_loss,
-                                 "validation_psnr": psnr, "validation_ssim": ssim,
-                                 "seconds": round(time.perf_counter() - start, 3)})
+                self._validate_and_save(self.epoch_loss / self.steps_per_epoch, epoch=self.epoch)
         finally:
             self.close()
         return TrainingResult(self.epoch, self.step, self.best_psnr, self.output_dir)
@@ -245,15 +244,16 @@ class Trainer:
         bar = tqdm(batches, total=self.steps_per_epoch, initial=done, leave=False,
                    desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
                    disable=not (self.config.progress and self.context.is_main))
-        every = self.config.state_every
-        for sinograms, images in bar:
+        every, validate_every = self.config.state_every, self.config.validate_every
+        for done, (sinograms, images) in enumerate(bar, start=done + 1):
             loss = self._step(sinograms, images)
             self.epoch_loss += loss
             bar.set_postfix(loss=f"{loss:.4g}")
-            if every and self.step % every == 0 and self.context.is_main:
+            if validate_every and self.step % validate_every == 0 and done < self.steps_per_epoch:
+                self._validate_and_save(self.epoch_loss / done, epoch=self.epoch + 1)
+            elif every and self.step % every == 0 and self.context.is_main:
                 save_training_state(self._state(), self.output_dir / STATE_FILE)
         self.batches.skip = 0
-        return self.epoch_loss / self.steps_per_epoch
 
     def _step(self, sinograms: Tensor, images: Tensor) -> float:
         """One optimiser step on a batch; returns the loss averaged over all processes."""
@@ -311,7 +311,12 @@ class Trainer:
         count = max(float(sums[2]), 1.0)
         return float(sums[0]) / count, float(sums[1]) / count
 
-    def _end_epoch(self, row: dict[str, Any]) -> None:
+    def _validate_and_save(self, train_loss: float, *, epoch: int) -> None:
+        """Validate, log a row (``epoch``: the epoch it belongs to, 1-based), write checkpoints and state."""
+        psnr, ssim = self.validate()
+        row = {"epoch": epoch, "step": self.step, "train_loss": train_loss, "validation_psnr": psnr, "validation_ssim": ssim,
+               "seconds": round(time.perf_counter() - self._since, 3)}
+        self._since = time.perf_counter()
         improved = row["validation_psnr"] > self.best_psnr
         if improved:
             self.best_psnr = row["validation_psnr"]

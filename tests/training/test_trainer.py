@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from recon.training import Trainer, TrainingDiverged, load_model, load_training_state, read_metadata, train
+from recon.training import DataConfig, Trainer, TrainingDiverged, load_model, load_training_state, read_metadata, train
 from recon.training.trainer import BEST_FILE, LAST_FILE, STATE_FILE
 
 
@@ -69,6 +69,33 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(tiny_config, 
     a, b = load_model(uninterrupted.last_checkpoint), load_model(resumed.last_checkpoint)
     for (key, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
         torch.testing.assert_close(x, y, rtol=0, atol=0, msg=key)
+
+
+def test_validation_inside_an_epoch_keeps_the_best_of_all_and_resumes(tiny_config, tmp_path, monkeypatch):
+    config = tiny_config(epochs=1, data=DataConfig(train_samples=24, validation_samples=4), validate_every=2,
+                         learning_rate=1e-2)
+    result = train(config)
+    rows = read_csv(result.output_dir / "epochs.csv")
+    assert [int(row["step"]) for row in rows] == [2, 4, 6] and {row["epoch"] for row in rows} == {"1"}
+    best = max(rows, key=lambda row: float(row["validation_psnr"]))
+    assert read_metadata(result.best_checkpoint)["step"] == int(best["step"])
+    # interrupted after the first validation, the resumed run validates at the same steps with the same scores
+    interrupted = tiny_config(epochs=1, data=DataConfig(train_samples=24, validation_samples=4), validate_every=2,
+                              learning_rate=1e-2, output_dir=str(tmp_path / "again"))
+    original = Trainer._step
+
+    def stop_at_three(self, *args):
+        if self.step == 3:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(Trainer, "_step", stop_at_three)
+    with pytest.raises(KeyboardInterrupt):
+        train(interrupted)
+    monkeypatch.setattr(Trainer, "_step", original)
+    train(interrupted, resume=True)
+    again = read_csv(tmp_path / "again" / "epochs.csv")
+    assert [row["validation_psnr"] for row in again] == [row["validation_psnr"] for row in rows]
 
 
 def test_resume_refuses_a_missing_state_or_another_config(tiny_config):
