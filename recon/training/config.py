@@ -66,6 +66,9 @@ class DataConfig:
         Paths (see ``source``).
     train_samples, validation_samples : int, optional
         Number of samples; required for phantoms, else a limit (the first ones).
+    num_angles : int, optional
+        Files only: train on this many of the files' angles, every
+        ``A / num_angles``-th (sparse view; a divisor of the files' angle count).
     phantom : str or list of str
         Training family (families, taken in turn) of ``source="phantoms"``:
         a ``training`` family of :data:`recon.data.families.FAMILIES`.
@@ -87,6 +90,7 @@ class DataConfig:
     validation: str | None = None
     train_samples: int | None = None
     validation_samples: int | None = None
+    num_angles: int | None = None
     phantom: str | list[str] = "ellipses"
     validation_phantom: str | list[str] | None = None
     photons: float = 4096
@@ -95,8 +99,10 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _check_choice("data.source", self.source, DataSource)
-        _check_positive(**{"data.train_samples": self.train_samples,
+        _check_positive(**{"data.train_samples": self.train_samples, "data.num_angles": self.num_angles,
                            "data.validation_samples": self.validation_samples, "data.photons": self.photons})
+        if self.source == "phantoms" and self.num_angles is not None:
+            raise ValueError("data.num_angles: for files only; give phantoms a sparse-view geometry instead")
         if self.source == "phantoms" and (self.train_samples is None or self.validation_samples is None):
             raise ValueError("data: phantoms need train_samples and validation_samples")
         if self.source == "hdf5" and (self.train is None or self.validation is None):

@@ -94,7 +94,8 @@ def build_datasets(config: TrainingConfig) -> TrainingData:
     if data.source == "hdf5":
         from recon.data.datasets import PairedDataset
 
-        train, validation = PairedDataset(data.train), PairedDataset(data.validation)
+        train = PairedDataset(data.train, num_angles=data.num_angles)
+        validation = PairedDataset(data.validation, num_angles=data.num_angles)
         if validation.geometry != train.geometry:
             raise ValueError(f"{data.validation}: its geometry differs from that of {data.train}")
         families = _families(train.physics, validation.physics)
@@ -103,7 +104,8 @@ def build_datasets(config: TrainingConfig) -> TrainingData:
         from recon.data.lodopab import LoDoPaB
         from recon.physics import LODOPAB_FINE_FACTOR, LODOPAB_PHOTONS, MU_MAX
 
-        train, validation = LoDoPaB(data.train, "train"), LoDoPaB(data.train, "validation")
+        train = LoDoPaB(data.train, "train", num_angles=data.num_angles)
+        validation = LoDoPaB(data.train, "validation", num_angles=data.num_angles)
         physics = {"source": "lodopab", "folder": str(data.train), "photons": LODOPAB_PHOTONS,
                    "factor": LODOPAB_FINE_FACTOR, "mu_max": MU_MAX}
         families = {"training": [], "validation": []}

@@ -6,6 +6,7 @@ import csv
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -170,6 +171,24 @@ def test_training_on_paired_hdf5_files(tiny_config, tmp_path):
     other = {**TINY_GEOMETRY, "num_angles": 8}
     with pytest.raises(ValueError, match="geometry differs"):
         Trainer(tiny_config(data=data, geometry=other, output_dir=str(tmp_path / "other")))
+
+
+def test_sparse_view_training_takes_an_angle_subset_of_the_files(tiny_config, tmp_path):
+    from recon import Geometry
+    from recon.data.hdf5 import write_paired
+    from recon.training.data import build_datasets
+
+    geometry = Geometry.parallel(image_size=(17, 11), num_angles=8, num_detectors=23)
+    rng = np.random.default_rng(0)
+    for split in ("train", "validation"):
+        write_paired(tmp_path / f"{split}.h5", rng.random((4, 17, 11), dtype=np.float32),
+                     rng.random((4, 8, 23), dtype=np.float32), geometry=geometry, physics={})
+    data = DataConfig(source="hdf5", train=str(tmp_path / "train.h5"), validation=str(tmp_path / "validation.h5"),
+                      num_angles=2)
+    datasets = build_datasets(tiny_config(data=data, geometry=None))
+    assert datasets.geometry == geometry.angle_subset(4) and datasets.train[0][0].shape == (1, 2, 23)
+    with pytest.raises(ValueError, match="data.num_angles: for files only"):
+        DataConfig(train_samples=4, validation_samples=2, num_angles=2)
 
 
 def test_training_on_a_folder_in_lodopab_layout(tiny_config, tmp_path):
