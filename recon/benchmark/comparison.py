@@ -66,6 +66,7 @@ class Interval:
         return "better" if self.low > 0 else "worse" if self.high < 0 else "tie"
 
     def to_dict(self) -> dict[str, Any]:
+        """``mean``, ``low``, ``high`` and ``verdict`` as JSON values."""
         return {**asdict(self), "verdict": self.verdict}
 
 

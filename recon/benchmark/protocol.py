@@ -278,7 +278,11 @@ class Protocol:
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        photons = (self.photons,) if isinstance(self.photons, (int, float)) else self.photons
+        for name in ("methods", "targets", "notes"):
+            if isinstance(getattr(self, name), (str, Target)):
+                raise ValueError(f"protocol {self.name!r}: expected a sequence of {name}, got one "
+                                 f"{type(getattr(self, name)).__name__}: {getattr(self, name)!r}")
+        photons = (self.photons,) if isinstance(self.photons, (int, float, str)) else self.photons
         for name, value in (("photons", tuple(float(p) for p in photons)), ("methods", tuple(map(str, self.methods))),
                             ("targets", tuple(self.targets)), ("notes", tuple(self.notes))):
             object.__setattr__(self, name, value)

@@ -46,6 +46,7 @@ class ModelRecord:
     photons_max: float | None
 
     def to_dict(self) -> dict[str, Any]:
+        """The attributes as JSON values (tuples as lists)."""
         return asdict(self)
 
     def dose(self) -> str:

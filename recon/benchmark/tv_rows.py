@@ -52,6 +52,7 @@ class TvSearch:
     at_edge: bool
 
     def to_dict(self) -> dict[str, Any]:
+        """The attributes as JSON values."""
         return dataclasses.asdict(self)
 
 

@@ -278,3 +278,9 @@ def test_comparison_tables_name_the_confidence():
            "ssim": {"mean": 0.0, "low": -0.01, "high": 0.01, "verdict": "tie"}}
     table = comparison.comparisons_markdown([row], 0.95)
     assert "[95 % CI]" in table and "| a | b | all | 3 | +1.00 [+0.50, +1.50] | better |" in table
+
+
+def test_a_single_string_where_a_sequence_belongs_is_refused():
+    with pytest.raises(ValueError, match="expected a sequence of methods, got one str: 'fbp'"):
+        tiny_protocol("fbp")
+    assert tiny_protocol(["fbp"], photons="1024").photons == (1024.0,)
