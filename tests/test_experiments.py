@@ -1,4 +1,4 @@
-"""The experiment protocols and the pieces of experiments/regenerate.py that need no long run."""
+"""The experiment protocols and experiments/regenerate.py, end to end at a tiny size."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-import yaml
 
-from recon.benchmark.methods import parse_spec
+from recon.algorithms import METHODS
+from recon.benchmark.methods import DEEPINV_FBP, ODL_FBP, is_checkpoint, parse_spec
+from recon.benchmark.protocol import PRESET, TEST_IMAGES, TV_GRID, TV_ORACLE, VALIDATION_IMAGES, Protocol
+from recon.data.families import FAMILIES
+from recon.training import checkpoint
 from recon.training.checkpoint import shipped_models
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-PROTOCOLS = sorted((EXPERIMENTS / "protocols").glob("*.yaml"))
+NAMES = ("dose_range", "low_dose", "sparse_view")
 
 
 def _regenerate():
@@ -22,43 +25,103 @@ def _regenerate():
     return module
 
 
-def test_the_three_protocols_exist():
-    assert {p.stem for p in PROTOCOLS} == {"low_dose", "extreme_low_dose", "sparse_view"}
+def protocol(name: str) -> Protocol:
+    return _regenerate().load_protocol(EXPERIMENTS / "protocols", name)
 
 
-@pytest.mark.parametrize("path", PROTOCOLS, ids=lambda p: p.stem)
-def test_every_protocol_names_known_methods_and_a_tv_grid(path):
-    protocol = yaml.safe_load(path.read_text())
-    methods = protocol["benchmark"]["methods"]
-    known = {"fbp", "tv", "sirt", "cgls", "landweber", "odl-fbp", *shipped_models()}
-    assert {parse_spec(m.replace("{tv_weight}", "1e-4"))[0] for m in methods} <= known
-    assert any("{tv_weight}" in m for m in methods) and len(protocol["tune_tv"]["weights"]) >= 3
+def test_the_three_protocols_are_python_files():
+    assert tuple(_regenerate().protocol_names(EXPERIMENTS / "protocols")) == NAMES
+    assert not list((EXPERIMENTS / "protocols").glob("*.yaml"))
 
 
-def test_benchmark_arguments_fill_in_the_tuned_weight(tmp_path):
-    arguments = _regenerate().benchmark_arguments(
-        {"samples": 4, "photons": [1024], "angle_step": 6, "methods": ["fbp", "tv:weight={tv_weight}"]},
-        tmp_path, 2.5e-05)
-    assert arguments[:3] == ["benchmark", "--output", str(tmp_path)]
-    text = " ".join(arguments)
-    assert "--samples 4" in text and "--photons 1024" in text and "--angle-step 6" in text
-    assert "--methods fbp tv:weight=2.5e-05" in text
+@pytest.mark.parametrize("name", NAMES)
+def test_every_protocol_tests_on_test_families_validates_on_validation_families_and_names_known_methods(name):
+    loaded = protocol(name)
+    assert {FAMILIES[family].role for family in loaded.test.families} == {"test"}
+    assert {FAMILIES[family].role for family in loaded.validation.families} == {"validation"}
+    assert (loaded.test, loaded.validation, loaded.tv_grid) == (TEST_IMAGES, VALIDATION_IMAGES, TV_GRID)
+    for spec in loaded.methods:
+        known = spec in shipped_models() if is_checkpoint(spec) else parse_spec(spec)[0] in (*METHODS, ODL_FBP,
+                                                                                               DEEPINV_FBP)
+        assert known, spec
 
 
-def test_targets_compare_means_and_say_whether_they_are_met():
-    def entry(method, psnr, ssim):
-        return {"method": method, "group": "all", "psnr": {"mean": psnr}, "ssim": {"mean": ssim}}
-
-    summary = {"methods": ["fbp", "tv:weight=5e-05", "lpd-small"],
-               "summary": [entry("fbp", 25.0, 0.80), entry("tv:weight=5e-05", 30.0, 0.90),
-                           entry("lpd-small", 31.0, 0.85)]}
-    table = _regenerate().check_targets(
-        [{"method": "lpd-small", "better_than": "fbp", "psnr_margin": 5.0, "ssim_higher": True},
-         {"method": "lpd-small", "better_than": "tv", "psnr_margin": 0.5, "ssim_higher": True}], summary)
-    rows = table.strip().split("\n")[2:]
-    assert "+6.00" in rows[0] and rows[0].endswith("| met |")
-    assert "tv:weight=5e-05" in rows[1] and rows[1].endswith("| NOT met |")  # SSIM is lower
+def test_the_low_dose_targets():
+    loaded = protocol("low_dose")
+    assert loaded.photons == (4096,) and loaded.geometry == PRESET
+    targets = {(t.method, t.rival, t.group): (t.psnr_margin, t.ssim_higher) for t in loaded.targets}
+    assert targets == {("lpd-small", TV_ORACLE, "all"): (1.5, True), ("lpd-small", TV_ORACLE, "anatomy"): (1.0, False),
+                       ("lgd-small", TV_ORACLE, "all"): (0.0, False), ("fbpconvnet-small", TV_ORACLE, "all"): (0.0, False),
+                       ("redcnn-small", TV_ORACLE, "all"): (0.0, False), ("lpd-small", "fbp", "all"): (5.0, False)}
 
 
-def test_demote_headings_nests_a_report():
-    assert _regenerate().demote_headings("## a\ntext\n### b") == "### a\ntext\n#### b"
+def test_the_dose_range_checks_lpd_against_the_oracle_at_each_dose():
+    loaded = protocol("dose_range")
+    assert loaded.photons == (1024, 16384) and loaded.methods == ("fbp", "lpd-small")
+    assert [loaded.targets_at(dose)[0].describe() for dose in loaded.photons] == [
+        "lpd-small ≥ tv-oracle +1 dB (all), higher SSIM"] * 2
+
+
+def test_the_sparse_view_protocol_takes_its_model_once_it_is_shipped(monkeypatch):
+    loaded = protocol("sparse_view")
+    assert len(loaded.geometry.angles) == 60 and loaded.geometry == PRESET.angle_subset(6)
+    if "lpd-sparse-small" not in shipped_models():
+        assert "lpd-sparse-small" not in loaded.methods and not loaded.targets
+        assert "lpd-sparse-small" in loaded.notes[0] and "not shipped" in loaded.notes[0]
+    monkeypatch.setattr(checkpoint, "shipped_models", lambda: ["lpd-sparse-small"])
+    shipped = protocol("sparse_view")
+    assert shipped.methods[-1] == "lpd-sparse-small" and not shipped.notes
+    assert [(t.method, t.rival, t.psnr_margin) for t in shipped.targets] == [("lpd-sparse-small", TV_ORACLE, 2.0)]
+
+
+def test_a_protocol_file_must_define_its_protocol(tmp_path):
+    (tmp_path / "other.py").write_text("PROTOCOL = None\n")
+    with pytest.raises(SystemExit, match="expected PROTOCOL = Protocol"):
+        _regenerate().load_protocol(tmp_path, "other")
+
+
+def test_links_of_a_section_are_rebased_into_its_folder():
+    text = "![examples](photons-4096/examples.png) [a](https://x.org) [b](#top) `x`"
+    assert _regenerate().rebase_links(text, "low_dose") == (
+        "![examples](low_dose/photons-4096/examples.png) [a](https://x.org) [b](#top) `x`")
+
+
+TINY = '''
+import recon
+from recon.benchmark import Bootstrap, ImageSet, Protocol, Target, TvGrid
+
+PROTOCOL = Protocol(
+    name="tiny", description="Tiny", photons=4096, methods=("fbp", {model!r}),
+    geometry=recon.Geometry.parallel(image_size=24, num_angles=12, num_detectors=35),
+    test=ImageSet(blocks=(("shepp-logan", 1), ("anatomy", 2)), seed=1),
+    validation=ImageSet(blocks=(("polygons", 2),), seed=2),
+    tv_grid=TvGrid(ls=(1e-4, 4e-4), iterations=5), bootstrap=Bootstrap(resamples=200),
+    targets=(Target(method={model!r}, rival="tv-oracle", psnr_margin=0.0),),
+)
+'''
+
+
+def test_regenerate_runs_a_tiny_protocol_and_writes_the_results_page(tmp_path, monkeypatch):
+    from recon.models import build_model
+    from recon.training.checkpoint import save_model
+    from tests.benchmark.test_protocol import GEOMETRY
+
+    model = save_model(build_model("lpd", geometry=GEOMETRY, iterations=2, hidden_channels=6,
+                                   dual_hidden_channels=4), tmp_path / "tiny.safetensors",
+                       extra_metadata={"families": {"training": ["mixed"], "validation": ["polygons"]}})
+    protocols = tmp_path / "protocols"
+    protocols.mkdir()
+    (protocols / "tiny.py").write_text(TINY.format(model=str(model)))
+    regenerate = _regenerate()
+    monkeypatch.setattr(regenerate, "PROTOCOLS", protocols)
+    monkeypatch.setattr(regenerate, "RESULTS", tmp_path / "results")
+    with pytest.raises(SystemExit):
+        regenerate.main(["nonexistent"])
+    assert regenerate.main(["tiny"]) == 0
+    page = (tmp_path / "results" / "README.md").read_text()
+    assert page.index("\n## Shipped models") < page.index("\n## Generalisation") < page.index("\n## Tiny")
+    assert "| lpd-small | mixed |" in page and "### Tiny: 4096 photons per bin" in page
+    generalisation = page[page.index("\n## Generalisation"):page.index("\n## Tiny")]
+    assert f"| {model} | TV oracle (ls, " in generalisation and "| anatomy | 2 |" in generalisation
+    assert "| shepp-logan | 1 |" in generalisation and "| fbp |" not in generalisation
+    assert "![examples](tiny/examples.png)" in page and (tmp_path / "results" / "tiny" / "examples.png").is_file()

@@ -11,7 +11,14 @@
 * :mod:`~recon.benchmark.report`, :mod:`~recon.benchmark.figure`: CSV, JSON,
   Markdown and the PNG of examples with error maps;
 * :mod:`~recon.benchmark.pipeline`: :func:`benchmark`, all of it in one call
-  (what ``recon benchmark`` runs).
+  (what ``recon benchmark`` runs);
+* :mod:`~recon.benchmark.protocol`: benchmark protocols as typed values (test
+  and validation images, methods, TV grid, targets), run by
+  :func:`~recon.benchmark.protocol_run.run_protocol` with the TV rows of
+  :mod:`~recon.benchmark.tv_rows`, the refusal of
+  :mod:`~recon.benchmark.provenance`, the paired intervals of
+  :mod:`~recon.benchmark.comparison` and the reports of
+  :mod:`~recon.benchmark.protocol_report`.
 
 Examples
 --------
@@ -26,6 +33,8 @@ Examples
 from recon.benchmark.data import BenchmarkData, builtin_data, open_data
 from recon.benchmark.methods import Method, build_method, build_methods, parse_spec
 from recon.benchmark.pipeline import BenchmarkOutcome, benchmark
+from recon.benchmark.protocol import Bootstrap, ImageSet, Protocol, Target, TvGrid
+from recon.benchmark.protocol_run import ProtocolOutcome, run_protocol
 from recon.benchmark.runner import REFERENCE, MethodResult, RunConfig, run_benchmark
 from recon.benchmark.scoring import data_consistency
 
@@ -33,9 +42,15 @@ __all__ = [
     "REFERENCE",
     "BenchmarkData",
     "BenchmarkOutcome",
+    "Bootstrap",
+    "ImageSet",
     "Method",
     "MethodResult",
+    "Protocol",
+    "ProtocolOutcome",
     "RunConfig",
+    "Target",
+    "TvGrid",
     "benchmark",
     "build_method",
     "build_methods",
@@ -44,4 +59,5 @@ __all__ = [
     "open_data",
     "parse_spec",
     "run_benchmark",
+    "run_protocol",
 ]

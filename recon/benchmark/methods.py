@@ -38,8 +38,9 @@ from recon.algorithms import METHODS, Reconstructor
 from recon.geometry import Geometry
 from recon.operators import RayTransform
 
-__all__ = ["DEEPINV_FBP", "ODL_FBP", "CpuBackend", "Method", "build_method", "build_methods", "deepinv_available",
-           "default_methods", "describe_geometry", "import_deepinv", "parse_spec"]
+__all__ = ["DEEPINV_FBP", "ODL_FBP", "CpuBackend", "Method", "build_method", "build_methods", "checkpoint_file",
+           "deepinv_available", "default_methods", "describe_geometry", "import_deepinv", "is_checkpoint",
+           "parse_spec"]
 
 CpuBackend = Literal["threads", "sparse"]
 
@@ -251,16 +252,34 @@ def _deepinv_fbp(geometry: Geometry, params: dict[str, Any]) -> Callable[[Tensor
     return reconstruct
 
 
-def _checkpoint(spec: str, geometry: Geometry, cpu_backend: CpuBackend) -> Method:
-    from recon.training.checkpoint import load_model, resolve_checkpoint
+def is_checkpoint(spec: str) -> bool:
+    """Whether a spec names a learned model (a checkpoint file or shipped weights), not a classical method or a peer."""
+    return Path(spec).is_file() or parse_spec(spec)[0] not in (*METHODS, ODL_FBP, DEEPINV_FBP)
+
+
+def checkpoint_file(spec: str) -> Path:
+    """The checkpoint file of a learned method's spec (see :func:`is_checkpoint`).
+
+    Raises
+    ------
+    ValueError
+        Neither a checkpoint file nor the name of shipped weights.
+    """
+    from recon.training.checkpoint import resolve_checkpoint
 
     try:
-        path = resolve_checkpoint(spec)
+        return resolve_checkpoint(spec)
     except (FileNotFoundError, IsADirectoryError) as error:
         raise ValueError(
             f"unknown method {spec!r}: expected one of {sorted(METHODS)}, {ODL_FBP!r}, {DEEPINV_FBP!r}, "
             f"a checkpoint file or a shipped model name ({error})"
         ) from None
+
+
+def _checkpoint(spec: str, geometry: Geometry, cpu_backend: CpuBackend) -> Method:
+    from recon.training.checkpoint import load_model
+
+    path = checkpoint_file(spec)
     model = load_model(path, cpu_backend=cpu_backend)
     if model.geometry != geometry:
         raise ValueError(
@@ -299,7 +318,9 @@ def build_method(spec: str, geometry: Geometry, *, operator: RayTransform | None
     ValueError
         Unknown name or parameter, or a checkpoint of another geometry.
     """
-    if Path(spec).is_file():  # a checkpoint whose path may hold ':' or ','
+    if is_checkpoint(spec):
+        if not Path(spec).is_file() and parse_spec(spec)[1]:  # a file's path may hold ':' or ','
+            raise ValueError(f"method {spec!r}: parameters apply to classical methods only, not to checkpoints")
         return _checkpoint(spec, geometry, cpu_backend)
     name, params = parse_spec(spec)
     if name in METHODS:
@@ -308,11 +329,7 @@ def build_method(spec: str, geometry: Geometry, *, operator: RayTransform | None
         return Method(name=spec, key=f"classical:{spec}", reconstruct=bound)
     if name == ODL_FBP:
         return Method(name=spec, key=f"odl:{spec}", reconstruct=_odl_fbp(geometry, params))
-    if name == DEEPINV_FBP:
-        return Method(name=spec, key=f"deepinv:{spec}", reconstruct=_deepinv_fbp(geometry, params))
-    if params:
-        raise ValueError(f"method {spec!r}: parameters apply to classical methods only, not to checkpoints")
-    return _checkpoint(spec, geometry, cpu_backend)
+    return Method(name=spec, key=f"deepinv:{spec}", reconstruct=_deepinv_fbp(geometry, params))
 
 
 def build_methods(specs: Sequence[str | os.PathLike], geometry: Geometry, *,

@@ -58,7 +58,7 @@ def test_every_output_is_written(tmp_path, tiny_levels):
     with open(tmp_path / "out" / "results.csv") as file:
         rows = list(csv.DictReader(file))
     assert len(rows) == 2 * (3 + 1) * 5  # the methods and the ground-truth reference
-    assert {row["group"] for row in rows} == {"ellipses", "shepp-logan", "forbild", "anatomy"}
+    assert {row["group"] for row in rows} == {"overlapping-ellipses", "shepp-logan", "forbild", "anatomy"}
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["note"] == "tiny" and summary["methods"] == ["fbp", "cgls:iterations=4", "odl-fbp"]
     overall = [e for e in summary["summary"] if e["group"] == "all"]

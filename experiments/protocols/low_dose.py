@@ -1,0 +1,22 @@
+"""Low dose: LoDoPaB-CT's 4096 photons per bin at 128²/360/183, the dose the shipped models were trained at.
+
+Test and validation images, TV grid and bootstrap: recon's standard ones
+(:mod:`recon.benchmark.protocol`). Regenerate: ``python experiments/regenerate.py low_dose``.
+"""
+
+from recon.benchmark.protocol import TV_ORACLE, Protocol, Target
+
+LEARNED = ("lpd-small", "lgd-small", "fbpconvnet-small", "redcnn-small")
+
+PROTOCOL = Protocol(
+    name="low_dose",
+    description="Low dose (4096 photons per bin), 128²/360/183",
+    photons=4096,
+    methods=("fbp", "odl-fbp", *LEARNED),
+    targets=(
+        Target(method="lpd-small", rival=TV_ORACLE, psnr_margin=1.5, ssim_higher=True),
+        Target(method="lpd-small", rival=TV_ORACLE, psnr_margin=1.0, group="anatomy"),
+        *(Target(method=model, rival=TV_ORACLE, psnr_margin=0.0) for model in LEARNED[1:]),
+        Target(method="lpd-small", rival="fbp", psnr_margin=5.0),
+    ),
+)
