@@ -27,8 +27,9 @@ def test_every_small_protocol_builds_its_model_for_the_mixed_training_set(path):
     config = load_config(path)
     geometry = build_geometry(config.geometry)
     assert (geometry.image_shape, geometry.sinogram_shape) == ((128, 128), (360, 183))
-    assert config.data.photons == 4096 and config.data.source == "hdf5"
-    assert "mixed_small" in config.data.train and "mixed_small" in config.data.validation
+    assert config.data.source == "hdf5" and config.validate_every and config.epochs * (
+        config.data.train_samples // config.batch_size) % config.validate_every == 0
+    assert "mixed_small" in config.data.train and "validation_small" in config.data.validation
     model = build_model(config.model, geometry=geometry, cpu_backend=config.cpu_backend, **config.model_args)
     assert model.name == config.model
 
