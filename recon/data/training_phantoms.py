@@ -15,7 +15,7 @@ anywhere on the body, as LoDoPaB-CT's crops of CT slices are (its central
 362 of 512 pixels show a part of the patient, at the slice's own scale):
 
 ``head``
-    skull ring (bone; mostly two tables around a less dense diploe), brain,
+    skull ring (bone; often two tables around a less dense diploe), brain,
     ventricles, low-contrast lesions and, sometimes, air cells:
     FORBILD-like structures, never the FORBILD phantom itself.
 ``thorax``

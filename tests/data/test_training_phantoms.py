@@ -8,7 +8,7 @@ import pytest
 from recon import Geometry
 from recon.data.families import PhantomSource, phantom
 from recon.data.phantoms import forbild, shepp_logan
-from recon.data.training_phantoms import MIXED_LAYOUTS, mixed_phantom
+from recon.data.training_phantoms import MAGNIFIED_FRACTION, MIXED_LAYOUTS, mixed_phantom
 from recon.physics import hu_to_normalized
 
 
@@ -35,23 +35,26 @@ def test_every_layout_draws_a_body_on_air(layout):
     assert len({im.tobytes() for im in images}) == 3
 
 
-def test_heads_stay_inside_the_field_and_some_bodies_cross_its_edge():
-    heads = [mixed_phantom(48, seed=s, layouts=["head"]) for s in range(20)]
-    assert max(_border_tissue(head) for head in heads) == 0
-    others = [layout for layout in MIXED_LAYOUTS if layout != "head"]
-    crossing = np.mean([_border_tissue(mixed_phantom(48, seed=s, layouts=others)) > 0.05 for s in range(80)])
-    assert 0.05 < crossing < 0.45, f"about a quarter of the bodies should cross the edge, got {crossing:.2f}"
+def test_about_half_of_the_phantoms_are_close_ups_that_cross_the_field_edge():
+    # a close-up (MAGNIFIED_FRACTION of the draws) shows tissue on the field's edge, as LoDoPaB's crops do;
+    # nearly every other body lies wholly inside the field, with air all around it
+    for layout in MIXED_LAYOUTS:
+        border = np.array([_border_tissue(mixed_phantom(48, seed=s, layouts=[layout])) for s in range(60)])
+        crossing = border > 0.05
+        assert abs(crossing.mean() - MAGNIFIED_FRACTION) < 0.15, f"{layout}: {crossing.mean():.2f} cross the edge"
+        assert np.mean(border == 0) > 0.9 * (1 - MAGNIFIED_FRACTION) - 0.15, f"{layout}: too few bodies inside"
 
 
-def test_most_skulls_have_two_tables_around_a_less_dense_diploe():
+def test_many_skulls_have_two_tables_around_a_less_dense_diploe():
     bone = hu_to_normalized(500.0)
     plateaus = []  # of the untextured skulls: CT numbers held by over 10 % of the bone pixels each
-    for s in range(40):
+    for s in range(80):
         head = mixed_phantom(128, seed=s, layouts=["head"], supersampling=1)
         values, counts = np.unique(head[head > bone].round(4), return_counts=True)
         if len(values) < 0.1 * counts.sum():
             plateaus.append((counts > 0.1 * counts.sum()).sum())
-    assert len(plateaus) >= 10 and 0.5 < np.mean(np.array(plateaus) >= 2) < 0.9
+    # close-ups cut tables off and clutter adds calcifications, so two plateaus show in some, not all
+    assert len(plateaus) >= 20 and 0.35 < np.mean(np.array(plateaus) >= 2) < 0.9
 
 
 def test_the_family_varies_in_content_and_contrast():
