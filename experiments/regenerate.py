@@ -33,6 +33,7 @@ from recon.benchmark.protocol_report import generalisation_markdown
 from recon.benchmark.provenance import model_record
 from recon.operators import RayTransform
 from recon.training.checkpoint import WEIGHTS_DIR, load_model, shipped_models
+from recon.training.config import load_config
 
 EXPERIMENTS = Path(__file__).resolve().parent
 PROTOCOLS = EXPERIMENTS / "protocols"
@@ -62,12 +63,12 @@ def rebase_links(markdown: str, prefix: str) -> str:
 
 
 def validation_fbp_scores() -> str:
-    """FBP's mean PSNR / SSIM on the shipped models' validation file, or a note if it is not simulated."""
+    """FBP's mean PSNR / SSIM on the validation file of ``lpd_small.yaml``, or a note if it is not simulated."""
     from recon.algorithms import fbp
     from recon.data.datasets import PairedDataset
     from recon.metrics import psnr, ssim
 
-    path = EXPERIMENTS.parent / "outputs" / "data" / "mixed_small" / "validation.h5"
+    path = EXPERIMENTS.parent / load_config(EXPERIMENTS / "lpd_small.yaml").data.validation
     if not path.is_file():
         return "n/a (run experiments/train_shipped.sh to simulate the validation file)"
     data = PairedDataset(path)
@@ -97,7 +98,7 @@ def shipped_section() -> str:
             "scores on its own validation images.\n\n"
             "| model | trained on | validated on | training dose | parameters | MiB | steps | training, min | "
             "best validation PSNR / SSIM |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
-            f"FBP (Hann, 0.641) on the `mixed` validation file of `train_shipped.sh`: {validation_fbp_scores()}.\n")
+            f"FBP (Hann, 0.641) on the validation file of `train_shipped.sh`: {validation_fbp_scores()}.\n")
 
 
 def generalisation_section(names: list[str]) -> str:
