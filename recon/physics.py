@@ -47,6 +47,8 @@ __all__ = [
     "line_integrals",
     "add_noise",
     "counts_to_post_log",
+    "post_log_variance",
+    "estimate_photons",
     "simulate",
     "make_generators",
     "per_sample_photons",
@@ -407,3 +409,86 @@ def simulate(
     if output == "counts":
         return counts
     return counts_to_post_log(counts, photons=photons, mu_max=mu_max)
+
+
+def post_log_variance(y: Tensor, photons: Photons, *, mu_max: float = MU_MAX) -> Tensor:
+    """Variance of each bin of a post-log sinogram: ``exp(mu_max y) / (N0 mu_max^2)``.
+
+    The delta-method variance of ``-log(counts / N0) / mu_max`` for Poisson
+    counts of mean ``N0 exp(-mu_max y)``; it holds while the counts are
+    well above a few photons.
+
+    Parameters
+    ----------
+    y : Tensor, shape (B, ...)
+        Post-log sinograms on the normalised attenuation scale (metres).
+    photons : float, sequence of float or Tensor of shape (B,)
+        ``N0``, photons per bin, of the batch or of each sample.
+    mu_max : float
+        Attenuation of normalised value 1, in 1/m.
+
+    Returns
+    -------
+    Tensor, same shape and dtype as ``y``
+        Squared metres.
+    """
+    photons = per_sample_photons(photons, len(y), y.dim())
+    photons = photons if isinstance(photons, float) else photons.to(y.device, y.dtype)
+    return torch.exp(mu_max * y) / (photons * mu_max**2)
+
+
+#: Third differences along the angles: a high-pass of norm 1 that removes the
+#: sinogram's locally quadratic part, so what it passes is mostly noise.
+_ANGULAR_HIGH_PASS = (1.0, -3.0, 3.0, -1.0)
+#: Median of ``|N(0, 1)|``: a robust standard deviation is MAD / this.
+_MAD_TO_SIGMA = 0.6744897501960817
+
+
+def estimate_photons(y: Tensor, *, mu_max: float = MU_MAX) -> Tensor:
+    """``N0`` of each post-log sinogram, estimated from its own noise.
+
+    Each bin's third difference along the angles is divided by the standard
+    deviation :func:`post_log_variance` gives it at ``N0 = 1``; the squared
+    robust (median absolute) spread of these is ``1 / N0``. The object's
+    edges, where the difference is not noise, are outliers to the median.
+
+    Parameters
+    ----------
+    y : Tensor, shape (B, C, A, D)
+        Post-log sinograms (normalised attenuation, metres), at least 4 angles.
+    mu_max : float
+        Attenuation of normalised value 1, in 1/m.
+
+    Returns
+    -------
+    Tensor, shape (B,), float64
+        Photons per bin of the unattenuated beam.
+
+    Notes
+    -----
+    Measured on LoDoPaB-style data (fine-grid projection, Poisson noise) at
+    128x128 with 360 angles over 180 degrees and 1024 to 65536 photons: within
+    1 % of the true ``N0`` in the median, within 5 % for every image of
+    recon's validation and test sets. With 60 angles the sinogram changes too
+    fast between angles and the estimate is 5 to 15 % low (30 % at 65536
+    photons): noise is overestimated.
+
+    Examples
+    --------
+    >>> import torch, recon
+    >>> A = recon.RayTransform(recon.Geometry.parallel(image_size=64, num_angles=180, num_detectors=91))
+    >>> y = simulate(torch.full((1, 1, 64, 64), 0.2), A, photons=1000, seed=0)
+    >>> 900 < float(estimate_photons(y)) < 1100
+    True
+    """
+    if y.dim() != 4 or y.shape[-2] < len(_ANGULAR_HIGH_PASS):
+        raise ValueError(f"y: expected post-log sinograms of shape (B, C, angles >= 4, bins), got {tuple(y.shape)}")
+    z = y.double()
+    taps = len(_ANGULAR_HIGH_PASS)
+    norm = math.sqrt(sum(t * t for t in _ANGULAR_HIGH_PASS))
+    length = z.shape[-2] - taps + 1
+    difference = sum(t * z[..., k:k + length, :] for k, t in enumerate(_ANGULAR_HIGH_PASS)) / norm
+    level = z[..., 1:1 + length, :] + z[..., 2:2 + length, :]
+    standardised = difference / torch.sqrt(post_log_variance(level / 2, 1.0, mu_max=mu_max))
+    spread = standardised.abs().flatten(1).median(dim=1).values / _MAD_TO_SIGMA
+    return 1 / spread**2

@@ -17,16 +17,19 @@ from recon.algorithms.common import (
 )
 from recon.algorithms.fbp import fbp
 from recon.operators import LinearOperator, RayTransform
+from recon.physics import LODOPAB_PHOTONS, MU_MAX, estimate_photons
 
-__all__ = ["DEFAULT_WEIGHTS", "LODOPAB_MU_MAX", "DataTerm", "divergence", "gradient", "tv"]
+__all__ = ["DEFAULT_DATA_TERM", "WEIGHT_RULES", "DataTerm", "default_weight", "divergence", "gradient", "tv"]
 
 DataTerm = Literal["wls", "ls"]
 
-#: LoDoPaB-CT's attenuation scale mu_max in 1/m: post-log data times this is in 1/1.
-LODOPAB_MU_MAX = 81.35858
-
-#: Default TV weights, tuned for LoDoPaB-normalised post-log data at 4096 photons.
-DEFAULT_WEIGHTS: dict[str, float] = {"ls": 5.0e-5, "wls": 2.0e-6}
+#: The data term of ``tv(y, A)``: the better one on validation images at 1024 to 16384 photons
+#: (``experiments/results/tv_weight_rule``).
+DEFAULT_DATA_TERM: DataTerm = "wls"
+#: ``(weight at 4096 photons, exponent)`` of each data term's default weight,
+#: ``weight = w4096 * (4096 / N0) ** exponent``; fitted on validation images (pelvis, polygons)
+#: by ``python experiments/tv_weight_rule.py`` (its ``rule.json``; a test checks they agree).
+WEIGHT_RULES: dict[str, tuple[float, float]] = {"ls": (5.0e-5, 0.5), "wls": (2.0e-6, 1.0)}
 
 
 def gradient(x: Tensor) -> Tensor:
@@ -52,10 +55,11 @@ def tv(
     y: Tensor,
     A: RayTransform,
     *,
-    weight: float | None = None,
+    weight: float | Tensor | None = None,
     iterations: int = 200,
-    data_term: DataTerm = "ls",
-    mu_max: float = LODOPAB_MU_MAX,
+    data_term: DataTerm = DEFAULT_DATA_TERM,
+    photons: float | None = None,
+    mu_max: float = MU_MAX,
     nonnegativity: bool = True,
     step_ratio: float = 30.0,
     x0: Tensor | None = None,
@@ -84,33 +88,25 @@ def tv(
     A : RayTransform
         The ray transform of ``y``'s geometry (needs ``A.geometry`` for the
         pixel size); its norm is computed once (``A.norm()``, cached).
-    weight : float, optional
-        ``lambda``. Default :data:`DEFAULT_WEIGHTS` of the data term, tuned
-        by mean PSNR (:func:`~recon.algorithms.select_parameter`, 200
-        iterations) at 4096 photons per bin with LoDoPaB's angle and bin
-        density: 5e-5 for ``"ls"``, best on random ellipse phantoms at
-        128x128/360/183 (37.8 dB; 4e-4 gives 33.8) and at LoDoPaB's
-        362x362/1000/513 (39.9 dB; 4e-4 gives 36.5), and best or within
-        0.5 dB of best on the ``mixed`` anatomical family at 128x128. Sparse,
-        high-contrast toy images want more: 5e-4 on the 48x48 ellipses of
-        the test suite. 2e-6 for ``"wls"``, best at 128x128/360/183 on
-        random ellipses (36.0 dB; 4e-6 gives 35.6, 1e-6 36.0) and on
-        ``mixed`` (35.3 dB; 4e-6 gives 34.9). The weighted term converges
-        more slowly: at 200 iterations it is 0.8 to 1.9 dB below ``"ls"``
-        on these images, at 1000 iterations 0.3 dB above (random ellipses,
-        37.8 against 37.5 dB). See Notes for other doses.
+    weight : float or Tensor of shape (B,), optional
+        ``lambda``, for the batch or per image. Default
+        :func:`default_weight`: from the noise level of each sinogram (its
+        ``N0``, estimated from the data unless ``photons`` is given) by the
+        data term's rule in :data:`WEIGHT_RULES`, fitted on validation
+        images (never test images) at 1024 to 16384 photons.
     iterations : int
         PDHG iterations (>= 0); each costs one ``A`` and one ``A^T``.
     data_term : {"ls", "wls"}
         ``"ls"``: ``w_i = 1``. ``"wls"``: ``w_i = exp(-mu_max y_i)``, the
         measured fraction of photons reaching bin ``i``: the quadratic
         approximation of the Poisson log-likelihood of the counts (Sauer &
-        Bouman, IEEE TSP 41(2), 1993) up to the factor ``N0 mu_max^2``. On
-        simulated ellipse data at 4096 photons ``"wls"`` scored about 2 dB
-        PSNR below ``"ls"`` at its best weight (with weights from the data or
-        from a reprojected FBP alike): with one TV weight everywhere it
-        smooths the strongly attenuated centre more than the rim (Fessler &
-        Rogers, IEEE TIP 5(9), 1996). Hence the default ``"ls"``.
+        Bouman, IEEE TSP 41(2), 1993) up to the factor ``N0 mu_max^2``; it
+        trusts the bins behind strong attenuation less, as their noise
+        deserves. Default :data:`DEFAULT_DATA_TERM`, the better of the two
+        on validation images (``experiments/results/tv_weight_rule``).
+    photons : float, optional
+        ``N0`` of ``y``, photons per bin, for the default weight; default
+        :func:`recon.physics.estimate_photons` of each sinogram.
     mu_max : float
         Attenuation scale of ``y`` in 1/m (LoDoPaB: 81.35858), used by
         ``"wls"``; for data given as ``-log(counts / N0)`` use 1.
@@ -127,15 +123,15 @@ def tv(
 
     Notes
     -----
-    Choosing the weight for another dose: the noise variance of a post-log
-    bin is about ``1 / (N0 mu_max^2 w_i)``, so the weight balancing data and
-    prior scales like ``1 / N0``. Measured with ``"ls"`` on 48x48 ellipse
-    phantoms (best 5.4e-4 at 4096 photons): 1.35e-4 at 16384 photons
-    (exactly ``4096 / N0`` times), 1.1e-3 at 1024 (the rule says 2.2e-3:
-    below LoDoPaB's dose the best weight grows more slowly, roughly like
-    ``1 / sqrt(N0)``; on the ``mixed`` family at 128x128 it doubles from
-    5e-5 to 1e-4). Start from ``5e-5 * 4096 / N0`` and refine it on a few
-    validation images with :func:`recon.algorithms.select_parameter`.
+    The default weight follows the dose, not the image: images with much
+    fine structure want less than the rule gives, sparse high-contrast toy
+    images more (5e-4 with ``"ls"`` on the 48x48 ellipses of the test
+    suite). Refine it on validation images of your own with
+    :func:`recon.algorithms.select_parameter`. The discrepancy principle
+    (the weight whose result has data consistency 1) cannot choose it
+    here: the noise-normalised residual changes by under 1 % per doubling
+    of the weight near the best one, less than the uncertainty of the
+    noise level.
 
     Examples
     --------
@@ -144,11 +140,13 @@ def tv(
     >>> x = tv(A(torch.ones(1, 1, 32, 32)), A, iterations=10)
     """
     check_sinogram(y, A, iterations)
-    if data_term not in DEFAULT_WEIGHTS:
-        raise ValueError(f"data_term: expected one of {tuple(DEFAULT_WEIGHTS)}, got {data_term!r}")
-    weight = DEFAULT_WEIGHTS[data_term] if weight is None else weight
-    if weight < 0 or step_ratio <= 0:
-        raise ValueError(f"weight and step_ratio: expected >= 0 and > 0, got {weight!r}, {step_ratio!r}")
+    if data_term not in WEIGHT_RULES:
+        raise ValueError(f"data_term: expected one of {tuple(WEIGHT_RULES)}, got {data_term!r}")
+    if not step_ratio > 0:
+        raise ValueError(f"step_ratio: expected > 0, got {step_ratio!r}")
+    if weight is None:
+        weight = default_weight(y, data_term, photons=photons, mu_max=mu_max)
+    weight = _per_image(weight, len(y)).to(y.device)
     x = initial_image(y, A, x0) if x0 is not None else fbp(y, A)
     with torch.no_grad():
         root_w = torch.exp(-0.5 * mu_max * y) if data_term == "wls" else None
@@ -156,7 +154,7 @@ def tv(
         # data W^1/2 y / norm and the objective divided by norm^2.
         norm = _weighted_norm(A, root_w) if root_w is not None else torch.tensor(A.norm())
         norm = norm.to(y.device, torch.float32)
-        bound = (weight / norm**2)[..., None]
+        bound = (weight / norm**2)[..., None]  # (B, 1, 1, 1, 1): per image, broadcast over (C, 2, H, W)
         data = (y if root_w is None else root_w * y) / norm
         # tau * (sigma * 1 + sigma / 8 * 8) = 0.99 with ||gradient||^2 <= 8.
         tau = 0.99 / math.sqrt(2) * math.sqrt(step_ratio)
@@ -181,6 +179,43 @@ def tv(
             return new
 
         return iterate(step, x, iterations=iterations, callback=callback, tol=tol)
+
+
+def default_weight(y: Tensor, data_term: DataTerm = DEFAULT_DATA_TERM, *, photons: float | None = None,
+                   mu_max: float = MU_MAX) -> Tensor:
+    """TV's default weight of each sinogram, from its noise level: :data:`WEIGHT_RULES`.
+
+    Parameters
+    ----------
+    y : Tensor, shape (B, C, A, D)
+        Post-log sinograms on LoDoPaB-CT's scale.
+    data_term : {"ls", "wls"}
+    photons : float, optional
+        ``N0`` of every sinogram; default :func:`recon.physics.estimate_photons` of each.
+    mu_max : float
+        Attenuation scale of ``y`` in 1/m.
+
+    Returns
+    -------
+    Tensor, shape (B,), float32
+        ``w4096 * (4096 / N0) ** exponent``.
+    """
+    w4096, exponent = WEIGHT_RULES[data_term]
+    if photons is None:
+        n0 = estimate_photons(y, mu_max=mu_max)
+    elif math.isfinite(photons) and photons > 0:
+        n0 = torch.full((len(y),), float(photons), dtype=torch.float64)
+    else:
+        raise ValueError(f"photons: expected a finite N0 > 0, got {photons!r}")
+    return (w4096 * (LODOPAB_PHOTONS / n0) ** exponent).float()
+
+
+def _per_image(weight: float | Tensor, batch: int) -> Tensor:
+    """``weight`` as a (B, 1, 1, 1) float32 tensor, checked to be finite and >= 0."""
+    values = torch.as_tensor(weight, dtype=torch.float32).flatten()
+    if values.numel() not in (1, batch) or not bool(torch.all(torch.isfinite(values) & (values >= 0))):
+        raise ValueError(f"weight: expected a finite number >= 0, or {batch} of them (one per image), got {weight!r}")
+    return values.expand(batch).reshape(batch, 1, 1, 1)
 
 
 def _weighted_norm(A: LinearOperator, root_w: Tensor, *, iterations: int = 20,

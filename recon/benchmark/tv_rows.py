@@ -28,6 +28,10 @@ from recon.operators import RayTransform
 
 __all__ = ["TvSearch", "search_tv", "tv_methods"]
 
+#: Images per TV call of a search: the sparse products of a larger batch cost less per image
+#: (measured on 2 CPU cores: 17 ms per image-iteration at 32 against 25 at 8).
+SEARCH_BATCH = 32
+
 
 @dataclass(frozen=True, kw_only=True)
 class TvSearch:
@@ -72,7 +76,7 @@ def search_tv(grid: TvGrid, operator: RayTransform, y: Tensor, truth: Tensor) ->
     table, best = [], None
     for term, weights in grid.candidates():
         search = select_parameter(Reconstructor("tv", operator, {"data_term": term, "iterations": grid.iterations}),
-                                  y, truth, parameter="weight", values=list(weights))
+                                  y, truth, parameter="weight", values=list(weights), batch_size=SEARCH_BATCH)
         table += [{"data_term": term, "weight": weight, "psnr": score} for weight, score in search.table]
         if best is None or search.best_score > best.psnr:
             best = TvSearch(data_term=term, weight=search.best, psnr=search.best_score, table=[],

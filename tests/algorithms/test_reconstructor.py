@@ -31,11 +31,11 @@ def test_select_weight_finds_the_interior_optimum(low_dose):
     A, truth, y = low_dose
     truth, y = truth[:2], y[:2]
     values = [2e-5, 5e-4, 1e-2]
-    search = select_parameter(Reconstructor("tv", A, {"iterations": 40}), y, truth,
+    search = select_parameter(Reconstructor("tv", A, {"iterations": 40, "data_term": "ls"}), y, truth,
                               parameter="weight", values=values, batch_size=1)
     assert search.best == 5e-4
     assert [value for value, _ in search.table] == values
-    expected = float(psnr(tv(y, A, weight=5e-4, iterations=40), truth).mean())
+    expected = float(psnr(tv(y, A, weight=5e-4, iterations=40, data_term="ls"), truth).mean())
     assert search.best_score == pytest.approx(expected, abs=1e-4)
 
 

@@ -8,13 +8,13 @@ import torch
 
 import recon
 from recon.algorithms import fbp, tv
-from recon.algorithms.tv import divergence, gradient
+from recon.algorithms.tv import WEIGHT_RULES, default_weight, divergence, gradient
 from recon.data.simulated import PhantomSource, Simulation, simulate_images
 from recon.metrics import psnr
 
 
-#: Best weight on the 48x48 fixture (tests/algorithms/test_reconstructor.py): its sparse,
-#: high-contrast toy images want 10x the default, which is tuned at realistic sizes.
+#: Best ``ls`` weight on the 48x48 fixture (tests/algorithms/test_reconstructor.py): its sparse,
+#: high-contrast toy images want 10x the ``ls`` rule's, which is fitted at realistic sizes.
 FIXTURE_WEIGHT = 5e-4
 
 
@@ -37,7 +37,7 @@ def test_default_weight_is_the_best_at_the_small_preset(data_term, stronger, wea
 def test_tv_beats_fbp_by_two_db(low_dose):
     A, truth, y = low_dose
     baseline = psnr(fbp(y, A, filter="hann", frequency_scaling=0.641), truth)
-    result = tv(y, A, weight=FIXTURE_WEIGHT)
+    result = tv(y, A, weight=FIXTURE_WEIGHT, data_term="ls")
     assert float(result.min()) >= 0
     gain = psnr(result, truth) - baseline
     # Measured: 2.7, 2.0, 2.8, 4.9 dB (LoDoPaB reports +3.2 dB on average).
@@ -53,9 +53,9 @@ def test_weighted_least_squares_term_beats_fbp(low_dose):
 def test_weight_matters_and_zero_weight_fits_the_noise(low_dose):
     A, truth, y = low_dose
     truth, y = truth[:2], y[:2]
-    tuned = psnr(tv(y, A, weight=FIXTURE_WEIGHT, iterations=60), truth)
-    assert float((tuned - psnr(tv(y, A, weight=0.0, iterations=60), truth)).min()) > 1.0
-    assert float((tuned - psnr(tv(y, A, weight=1e-2, iterations=60), truth)).min()) > 1.0
+    tuned = psnr(tv(y, A, weight=FIXTURE_WEIGHT, iterations=60, data_term="ls"), truth)
+    assert float((tuned - psnr(tv(y, A, weight=0.0, iterations=60, data_term="ls"), truth)).min()) > 1.0
+    assert float((tuned - psnr(tv(y, A, weight=1e-2, iterations=60, data_term="ls"), truth)).min()) > 1.0
 
 
 def test_gradient_and_divergence_are_adjoint():
@@ -79,3 +79,38 @@ def test_options_and_errors(low_dose):
         tv(y, A, iterations=-3)
     with pytest.raises(ValueError, match=r"expected shape \(B, C, 132, 69\)"):
         tv(y[:, :, :100], A)
+
+
+def test_a_weight_per_image_equals_each_image_on_its_own(low_dose):
+    A, _, y = low_dose
+    weights = (1e-4, 5e-4)
+    both = tv(y[:2], A, weight=torch.tensor(weights), iterations=20, data_term="ls")
+    for k, weight in enumerate(weights):
+        alone = tv(y[k:k + 1], A, weight=weight, iterations=20, data_term="ls")
+        torch.testing.assert_close(both[k:k + 1], alone, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("data_term", sorted(WEIGHT_RULES))
+def test_the_default_weight_follows_the_noise_level_of_each_sinogram(low_dose, data_term):
+    A, _, y = low_dose
+    w4096, exponent = WEIGHT_RULES[data_term]
+    quarter_dose = default_weight(y, data_term, photons=1024.0)
+    torch.testing.assert_close(quarter_dose, torch.full((len(y),), w4096 * 4.0**exponent))
+    # The fixture is at 4096 photons: estimated from the data, N0 is within 10 % of it.
+    estimated = default_weight(y, data_term) / w4096
+    assert torch.all((estimated.log() / exponent).abs() < 0.1), estimated
+    torch.testing.assert_close(tv(y, A, iterations=5, data_term=data_term),
+                               tv(y, A, iterations=5, data_term=data_term, weight=default_weight(y, data_term)))
+
+
+@pytest.mark.parametrize("weight", [float("nan"), float("inf"), -1.0, torch.ones(3)])
+def test_bad_weights_are_refused(low_dose, weight):
+    A, _, y = low_dose
+    with pytest.raises(ValueError, match="weight: expected a finite number >= 0, or 4 of them"):
+        tv(y, A, weight=weight, iterations=1)
+
+
+def test_bad_photons_are_refused(low_dose):
+    A, _, y = low_dose
+    with pytest.raises(ValueError, match="photons: expected a finite N0 > 0, got 0.0"):
+        tv(y, A, photons=0.0, iterations=1)
