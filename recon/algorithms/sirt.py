@@ -12,6 +12,7 @@ from recon.algorithms.common import (
     iterate,
     shared_docstring,
 )
+from recon.checks import check_number
 from recon.operators import LinearOperator
 
 __all__ = ["sirt", "weighted_landweber"]
@@ -93,8 +94,7 @@ def weighted_landweber(
     The common iteration of SIRT (``row``, ``column`` the inverse row and
     column sums) and Landweber (``row = 1``, ``column = 1 / ||A||^2``).
     """
-    if not 0 < relaxation < 2:
-        raise ValueError(f"relaxation: expected a value in (0, 2), got {relaxation!r}")
+    check_number("relaxation", relaxation, above=0, below=2)
     x = initial_image(y, A, x0)
     step_size = relaxation * column
 

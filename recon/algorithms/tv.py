@@ -16,6 +16,7 @@ from recon.algorithms.common import (
     shared_docstring,
 )
 from recon.algorithms.fbp import fbp
+from recon.checks import check_number
 from recon.operators import LinearOperator, RayTransform
 
 __all__ = ["DEFAULT_WEIGHTS", "LODOPAB_MU_MAX", "DataTerm", "divergence", "gradient", "tv"]
@@ -146,9 +147,9 @@ def tv(
     check_sinogram(y, A, iterations)
     if data_term not in DEFAULT_WEIGHTS:
         raise ValueError(f"data_term: expected one of {tuple(DEFAULT_WEIGHTS)}, got {data_term!r}")
-    weight = DEFAULT_WEIGHTS[data_term] if weight is None else weight
-    if weight < 0 or step_ratio <= 0:
-        raise ValueError(f"weight and step_ratio: expected >= 0 and > 0, got {weight!r}, {step_ratio!r}")
+    weight = check_number("weight", DEFAULT_WEIGHTS[data_term] if weight is None else weight, at_least=0)
+    check_number("step_ratio", step_ratio, above=0)
+    check_number("mu_max", mu_max, above=0)
     x = initial_image(y, A, x0) if x0 is not None else fbp(y, A)
     with torch.no_grad():
         root_w = torch.exp(-0.5 * mu_max * y) if data_term == "wls" else None
