@@ -19,8 +19,10 @@ from recon.checks import check_finite, check_number
 from recon.operators import LinearOperator
 
 __all__ = [
+    "PARAMETER_BOUNDS",
     "Callback",
     "check_iterations",
+    "check_parameter",
     "check_sinogram",
     "initial_image",
     "iterate",
@@ -43,6 +45,22 @@ Tensor, shape (B, C, H, W), float32
 x0 : Tensor, shape (B, C, H, W), optional
     Starting image; default zeros.""",
 }
+
+
+#: Ranges of the numeric parameters of the methods, by name (bounds of :func:`recon.checks.check_number`).
+PARAMETER_BOUNDS: dict[str, dict[str, float]] = {
+    "weight": {"at_least": 0},
+    "step_ratio": {"above": 0},
+    "mu_max": {"above": 0},
+    "relaxation": {"above": 0, "below": 2},
+    "frequency_scaling": {"above": 0, "at_most": 1},
+    "tol": {"at_least": 0},
+}
+
+
+def check_parameter(name: str, value: object) -> float:
+    """``value`` as a float if it is a finite number in the range :data:`PARAMETER_BOUNDS` gives ``name``."""
+    return check_number(name, value, **PARAMETER_BOUNDS[name])
 
 
 class Callback(Protocol):
@@ -146,7 +164,7 @@ def iterate(
         The last iterate.
     """
     check_iterations(iterations)
-    check_number("tol", tol, at_least=0)
+    check_parameter("tol", tol)
     for k in range(1, iterations + 1):
         previous, x = x, step(x)
         if callback is not None and callback(k, x):

@@ -7,12 +7,12 @@ from torch import Tensor
 
 from recon.algorithms.common import (
     Callback,
+    check_parameter,
     check_sinogram,
     initial_image,
     iterate,
     shared_docstring,
 )
-from recon.checks import check_number
 from recon.operators import LinearOperator
 
 __all__ = ["sirt", "weighted_landweber"]
@@ -94,7 +94,7 @@ def weighted_landweber(
     The common iteration of SIRT (``row``, ``column`` the inverse row and
     column sums) and Landweber (``row = 1``, ``column = 1 / ||A||^2``).
     """
-    check_number("relaxation", relaxation, above=0, below=2)
+    check_parameter("relaxation", relaxation)
     x = initial_image(y, A, x0)
     step_size = relaxation * column
 

@@ -10,13 +10,13 @@ from torch import Tensor
 
 from recon.algorithms.common import (
     Callback,
+    check_parameter,
     check_sinogram,
     initial_image,
     iterate,
     shared_docstring,
 )
 from recon.algorithms.fbp import fbp
-from recon.checks import check_number
 from recon.operators import LinearOperator, RayTransform
 
 __all__ = ["DEFAULT_WEIGHTS", "LODOPAB_MU_MAX", "DataTerm", "divergence", "gradient", "tv"]
@@ -147,9 +147,9 @@ def tv(
     check_sinogram(y, A, iterations)
     if data_term not in DEFAULT_WEIGHTS:
         raise ValueError(f"data_term: expected one of {tuple(DEFAULT_WEIGHTS)}, got {data_term!r}")
-    weight = check_number("weight", DEFAULT_WEIGHTS[data_term] if weight is None else weight, at_least=0)
-    check_number("step_ratio", step_ratio, above=0)
-    check_number("mu_max", mu_max, above=0)
+    weight = check_parameter("weight", DEFAULT_WEIGHTS[data_term] if weight is None else weight)
+    check_parameter("step_ratio", step_ratio)
+    check_parameter("mu_max", mu_max)
     x = initial_image(y, A, x0) if x0 is not None else fbp(y, A)
     with torch.no_grad():
         root_w = torch.exp(-0.5 * mu_max * y) if data_term == "wls" else None
