@@ -63,3 +63,17 @@ def test_parameters_must_be_finite_and_in_range(tiny, name, params, message):
     A, y = tiny
     with pytest.raises(ValueError, match=message):
         METHODS[name](y, A, **params)
+
+
+@pytest.mark.parametrize(("name", "params", "message"), [
+    ("tv", {"weight": "abc"}, r"tv: weight: expected a finite number >= 0, got 'abc'"),
+    ("tv", {"weight": math.nan}, r"tv: weight: expected a finite number >= 0, got nan"),
+    ("tv", {"iterations": 2.5}, r"tv: iterations: expected a non-negative integer, got 2.5"),
+    ("tv", {"nonnegativity": "yes"}, r"tv: nonnegativity: expected true or false, got 'yes'"),
+    ("fbp", {"filter": "hanning"}, r"fbp: filter: expected one of \('ram-lak', .*'hann'\), got 'hanning'"),
+    ("sirt", {"relaxation": 3}, r"sirt: relaxation: expected a finite number > 0 and < 2, got 3"),
+])
+def test_a_reconstructor_checks_its_parameters_when_bound(tiny, name, params, message):
+    A, _ = tiny
+    with pytest.raises(ValueError, match=message):
+        recon.algorithms.Reconstructor(name, A, params)
