@@ -93,8 +93,7 @@ def build_geometry(args: argparse.Namespace) -> Geometry:
 
 def _check_dicom_options(args: argparse.Namespace) -> None:
     """Refuse the DICOM options without ``--dicom``: they would be ignored."""
-    given = [option for option, value in (("--fit", args.fit), ("--dequantize", args.dequantize or None))
-             if value is not None]
+    given = [option for option, used in (("--fit", args.fit is not None), ("--dequantize", args.dequantize)) if used]
     if given and args.dicom is None:
         raise UsageError(f"{', '.join(given)}: only for --dicom input, not for phantoms (would be ignored)")
 
