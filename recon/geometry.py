@@ -43,6 +43,7 @@ LODOPAB_HALF_EXTENT = 0.13
 
 
 def _midpoint_angles(num_angles: int, start: float, stop: float) -> tuple[float, ...]:
+    num_angles = _as_count(num_angles, "num_angles")
     step = (stop - start) / num_angles
     return tuple(float(start + (k + 0.5) * step) for k in range(num_angles))
 
@@ -54,13 +55,29 @@ def _square_pixel_domain(shape: tuple[int, ...], half_extent: float) -> tuple[tu
     return tuple(-h for h in half), half
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 def _as_shape(value: int | tuple[int, ...] | list[int], ndim: int, name: str) -> tuple[int, ...]:
-    shape = (int(value),) * ndim if isinstance(value, (int, np.integer)) else tuple(int(v) for v in value)
-    if len(shape) != ndim:
-        raise ValueError(f"{name}: expected {ndim} sizes, got {len(shape)} ({value!r})")
-    if any(n <= 0 for n in shape):
-        raise ValueError(f"{name}: expected positive sizes, got {value!r}")
-    return shape
+    """``value`` as ``ndim`` positive sizes: one int for all axes, or a sequence of ``ndim`` ints.
+
+    Raises
+    ------
+    ValueError
+        ``"image_size: expected a positive int or 2 positive ints, got 10.5"``.
+    """
+    sizes = tuple(value) if isinstance(value, (tuple, list, np.ndarray)) else (value,) * ndim
+    if len(sizes) != ndim or not all(_is_int(n) and n > 0 for n in sizes):
+        raise ValueError(f"{name}: expected a positive int or {ndim} positive ints, got {value!r}")
+    return tuple(int(n) for n in sizes)
+
+
+def _as_count(value: int, name: str) -> int:
+    """``value`` if it is a positive int; else ``ValueError`` naming ``name``."""
+    if not (_is_int(value) and value > 0):
+        raise ValueError(f"{name}: expected a positive int, got {value!r}")
+    return int(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,11 +238,7 @@ class Geometry:
         Geometry
         """
         shape = _as_shape(image_size, 2, "image_size")
-        if num_angles <= 0 or num_detectors <= 0:
-            raise ValueError(
-                "num_angles and num_detectors: expected positive counts, got "
-                f"{num_angles} and {num_detectors}"
-            )
+        num_detectors = _as_count(num_detectors, "num_detectors")
         image_min, image_max = _square_pixel_domain(shape, half_extent)
         if detector_half_width is None:
             detector_half_width = math.hypot(*image_max)
@@ -270,6 +283,7 @@ class Geometry:
         Other parameters as in :meth:`parallel`; angles cover a full turn.
         """
         shape = _as_shape(image_size, 2, "image_size")
+        num_detectors = _as_count(num_detectors, "num_detectors")
         image_min, image_max = _square_pixel_domain(shape, half_extent)
         if detector_half_width is None:
             rho = math.hypot(*image_max)

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from recon.checks import check_finite, check_number
 from recon.geometry import Geometry
 from recon.operators import RayTransform
 
@@ -40,6 +41,8 @@ __all__ = [
     "LODOPAB_PHOTONS",
     "LODOPAB_FINE_FACTOR",
     "MIN_COUNTS",
+    "MAX_PHOTONS",
+    "check_photons",
     "hu_to_normalized",
     "normalized_to_hu",
     "fine_geometry",
@@ -68,6 +71,9 @@ LODOPAB_PHOTONS = 4096
 LODOPAB_FINE_FACTOR = 1000 / 362
 #: Zero photon counts are replaced by this value before the logarithm.
 MIN_COUNTS = 0.1
+#: Largest accepted ``N0``: float32 Poisson draws lose their accuracy beyond about 1e18
+#: (and overflow to inf beyond 3.4e38); at 1e15 the noise is far below any real scan's.
+MAX_PHOTONS = 1e15
 
 Seed = int | Sequence[int] | torch.Generator | None
 ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
@@ -78,19 +84,22 @@ Photons = float | Sequence[float] | Tensor
 def per_sample_photons(photons: Photons, batch: int, ndim: int) -> float | Tensor:
     """``photons`` as a float, or as a float64 tensor ``(B, 1, ..., 1)`` of ``ndim`` dimensions.
 
-    Raises ``ValueError`` unless every count is positive and finite, and a
-    sequence has one count per sample.
+    Raises ``ValueError`` unless every count is finite, positive and at most
+    :data:`MAX_PHOTONS`, and a sequence has one count per sample.
     """
     if isinstance(photons, (int, float, np.integer, np.floating)) and not isinstance(photons, bool):
-        if not (math.isfinite(photons) and photons > 0):
-            raise ValueError(f"photons: expected a positive, finite count per bin, got {photons}")
-        return float(photons)
+        return check_photons("photons", photons)
     values = torch.as_tensor(photons, dtype=torch.float64).flatten()
     if len(values) != batch:
         raise ValueError(f"photons: expected one count per sample ({batch}), got {len(values)}")
-    if not bool(torch.all(torch.isfinite(values) & (values > 0))):
-        raise ValueError(f"photons: expected positive, finite counts per bin, got {values.tolist()}")
+    for index, value in enumerate(values.tolist()):
+        check_photons(f"photons of sample {index}", value)
     return values.view(batch, *([1] * (ndim - 1)))
+
+
+def check_photons(name: str, photons: float) -> float:
+    """``photons`` as a float if it is a finite count in (0, :data:`MAX_PHOTONS`]; else ``ValueError``."""
+    return check_number(name, photons, above=0, at_most=MAX_PHOTONS)
 
 
 def hu_to_normalized(hu: ArrayT, *, clip: bool = True) -> ArrayT:
@@ -161,8 +170,7 @@ def fine_geometry(geometry: Geometry, factor: float) -> Geometry:
     """
     if geometry.ndim != 2:
         raise ValueError(f"simulation needs a 2D geometry, got a {geometry.kind!r} one")
-    if not factor >= 1:
-        raise ValueError(f"factor: expected a grid refinement >= 1, got {factor}")
+    check_number("factor", factor, at_least=1)
     g = math.gcd(*geometry.image_shape)
     m = max(g, int(round(factor * g)))
     shape = tuple(n * m // g for n in geometry.image_shape)
@@ -213,6 +221,11 @@ def line_integrals(
     mu_max : float
         Attenuation of normalised value 1, in 1/m.
 
+    Raises
+    ------
+    ValueError
+        ``factor < 1``, ``mu_max <= 0``, or NaN / inf in ``x`` (counted, the first located).
+
     Returns
     -------
     Tensor, shape (B, C, num_angles, num_detectors), float32
@@ -220,7 +233,9 @@ def line_integrals(
         transmitted fraction).
     """
     fine = fine_geometry(A.geometry, factor)
+    check_number("mu_max", mu_max, above=0)
     A._check(x, A.domain_shape, "image")
+    check_finite(x, "image")
     return _operator(fine, A.projector, A.num_threads)(upsample(x * mu_max, fine.image_shape))
 
 
@@ -303,8 +318,7 @@ def add_noise(
         they may be 0 (and negative with electronic noise).
     """
     photons = per_sample_photons(photons, len(integrals), integrals.dim())
-    if electronic_noise < 0:
-        raise ValueError(f"electronic_noise: expected a standard deviation >= 0, got {electronic_noise}")
+    check_number("electronic_noise", electronic_noise, at_least=0)
     scale = photons if isinstance(photons, float) else photons.to(integrals.device, torch.float32)
     expected = scale * torch.exp(-integrals.detach().float())
     generators = make_generators(seed, len(expected), expected.device)

@@ -15,11 +15,14 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from recon.checks import check_finite, check_number
 from recon.operators import LinearOperator
 
 __all__ = [
+    "PARAMETER_BOUNDS",
     "Callback",
     "check_iterations",
+    "check_parameter",
     "check_sinogram",
     "initial_image",
     "iterate",
@@ -44,6 +47,22 @@ x0 : Tensor, shape (B, C, H, W), optional
 }
 
 
+#: Ranges of the numeric parameters of the methods, by name (bounds of :func:`recon.checks.check_number`).
+PARAMETER_BOUNDS: dict[str, dict[str, float]] = {
+    "weight": {"at_least": 0},
+    "step_ratio": {"above": 0},
+    "mu_max": {"above": 0},
+    "relaxation": {"above": 0, "below": 2},
+    "frequency_scaling": {"above": 0, "at_most": 1},
+    "tol": {"at_least": 0},
+}
+
+
+def check_parameter(name: str, value: object) -> float:
+    """``value`` as a float if it is a finite number in the range :data:`PARAMETER_BOUNDS` gives ``name``."""
+    return check_number(name, value, **PARAMETER_BOUNDS[name])
+
+
 class Callback(Protocol):
     """Called after every iteration as ``callback(iteration, x)``.
 
@@ -64,9 +83,18 @@ def shared_docstring(function: Callable) -> Callable:
 
 
 def check_sinogram(y: Tensor, operator: LinearOperator, iterations: int | None = None) -> Tensor:
-    """``y`` if it is a float32 batch ``(B, C, *operator.range_shape)``; else a clear error.
+    """``y`` if it is a finite float32 batch ``(B, C, *operator.range_shape)``; else a clear error.
 
-    ``iterations``, when given, must be a non-negative integer.
+    ``iterations``, when given, must be a non-negative integer. Negative
+    values are accepted: noisy post-log data have some.
+
+    Raises
+    ------
+    TypeError
+        Not a tensor, or not float32.
+    ValueError
+        Another shape, or NaN / inf values (the message counts them and names
+        the index of the first, see :func:`recon.checks.check_finite`).
     """
     if iterations is not None:
         check_iterations(iterations)
@@ -79,6 +107,7 @@ def check_sinogram(y: Tensor, operator: LinearOperator, iterations: int | None =
         )
     if y.dtype != torch.float32:
         raise TypeError(f"sinogram: expected dtype torch.float32, got {y.dtype}")
+    check_finite(y, "sinogram")
     return y
 
 
@@ -100,6 +129,7 @@ def initial_image(y: Tensor, operator: LinearOperator, x0: Tensor | None) -> Ten
     if not isinstance(x0, Tensor) or tuple(x0.shape) != shape:
         got = tuple(x0.shape) if isinstance(x0, Tensor) else type(x0).__name__
         raise ValueError(f"x0: expected a tensor of shape {shape} matching the sinogram, got {got}")
+    check_finite(x0, "x0")
     return x0.detach().to(y.device, torch.float32).clone()
 
 
@@ -134,8 +164,7 @@ def iterate(
         The last iterate.
     """
     check_iterations(iterations)
-    if tol < 0:
-        raise ValueError(f"tol: expected a non-negative tolerance, got {tol!r}")
+    check_parameter("tol", tol)
     for k in range(1, iterations + 1):
         previous, x = x, step(x)
         if callback is not None and callback(k, x):

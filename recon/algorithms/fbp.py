@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from recon.algorithms.common import check_sinogram
+from recon.algorithms.common import check_parameter, check_sinogram
 from recon.geometry import Geometry
 from recon.operators import RayTransform
 from recon.operators.backends.astra_cpu import default_num_threads
@@ -88,8 +88,7 @@ def fbp_filter(
     """
     if filter not in FILTERS:
         raise ValueError(f"filter: expected one of {FILTERS}, got {filter!r}")
-    if not 0 < frequency_scaling <= 1:
-        raise ValueError(f"frequency_scaling: expected a value in (0, 1], got {frequency_scaling!r}")
+    check_parameter("frequency_scaling", frequency_scaling)
     size = _fft_size(num_detectors, padding)
     index = torch.arange(size, device=device)
     n = torch.where(index > size // 2, index - size, index)  # signed offsets of a circulant

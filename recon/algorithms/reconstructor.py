@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import types
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -13,9 +15,11 @@ from torch import Tensor
 
 from recon.algorithms.cgls import cgls
 from recon.algorithms.fbp import fbp
+from recon.algorithms.common import PARAMETER_BOUNDS, check_iterations
 from recon.algorithms.landweber import landweber
 from recon.algorithms.sirt import sirt
 from recon.algorithms.tv import tv
+from recon.checks import check_number
 from recon.metrics import psnr
 from recon.operators import LinearOperator
 
@@ -41,7 +45,10 @@ class Reconstructor:
         The ray transform of the data.
     params : mapping
         Keyword arguments of the method (``iterations``, ``weight``,
-        ``filter`` ...); checked against its signature.
+        ``filter`` ...); their names are checked against its signature and
+        their values against its annotations and ranges (a number for
+        ``weight``, one of the filters for ``filter`` ...) when bound, not
+        at the first call.
     name : str, optional
         Label for tables; default the method name.
 
@@ -66,6 +73,8 @@ class Reconstructor:
         unknown = sorted(set(self.params) - set(accepted))
         if unknown:
             raise ValueError(f"{self.method} takes the parameters {accepted}, got unknown {unknown}")
+        for key, value in self.params.items():
+            _check_value(self.method, key, value)
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
         object.__setattr__(self, "name", self.name or self.method)
 
@@ -76,6 +85,37 @@ class Reconstructor:
     def with_params(self, **changes: Any) -> Reconstructor:
         """A copy with some parameters changed."""
         return Reconstructor(self.method, self.operator, {**self.params, **changes}, self.name)
+
+
+def _check_value(method: str, key: str, value: Any) -> None:
+    """Refuse a parameter value of the wrong kind or range before the method runs.
+
+    The kind comes from the method's annotation (a choice of strings, a flag,
+    an integer or a number), the range of numbers from
+    :data:`~recon.algorithms.common.PARAMETER_BOUNDS`; other parameters
+    (tensors, callbacks) are left to the method.
+
+    Raises
+    ------
+    ValueError
+        ``"<method>: <key>: expected <kind>, got <value>"``.
+    """
+    hint = typing.get_type_hints(METHODS[method]).get(key)
+    kinds = set(typing.get_args(hint)) if typing.get_origin(hint) in (typing.Union, types.UnionType) else {hint}
+    kinds.discard(type(None))
+    choices = [choice for kind in kinds if typing.get_origin(kind) is Literal for choice in typing.get_args(kind)]
+    try:
+        if key == "iterations":
+            check_iterations(value)
+        elif choices and value not in choices:
+            raise ValueError(f"expected one of {tuple(choices)}, got {value!r}")
+        elif kinds == {bool} and not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        elif kinds & {int, float}:
+            check_number(key, value, **PARAMETER_BOUNDS.get(key, {}))
+    except ValueError as error:
+        problem = str(error).removeprefix(f"{key}: ")
+        raise ValueError(f"{method}: {key}: {problem}") from None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from torch import Tensor
 
 from recon.algorithms.common import (
     Callback,
+    check_parameter,
     check_sinogram,
     initial_image,
     iterate,
@@ -93,8 +94,7 @@ def weighted_landweber(
     The common iteration of SIRT (``row``, ``column`` the inverse row and
     column sums) and Landweber (``row = 1``, ``column = 1 / ||A||^2``).
     """
-    if not 0 < relaxation < 2:
-        raise ValueError(f"relaxation: expected a value in (0, 2), got {relaxation!r}")
+    check_parameter("relaxation", relaxation)
     x = initial_image(y, A, x0)
     step_size = relaxation * column
 

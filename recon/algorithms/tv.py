@@ -10,12 +10,14 @@ from torch import Tensor
 
 from recon.algorithms.common import (
     Callback,
+    check_parameter,
     check_sinogram,
     initial_image,
     iterate,
     shared_docstring,
 )
 from recon.algorithms.fbp import fbp
+from recon.checks import check_finite, check_number
 from recon.operators import LinearOperator, RayTransform
 from recon.physics import LODOPAB_PHOTONS, MU_MAX, estimate_photons
 
@@ -142,8 +144,8 @@ def tv(
     check_sinogram(y, A, iterations)
     if data_term not in WEIGHT_RULES:
         raise ValueError(f"data_term: expected one of {tuple(WEIGHT_RULES)}, got {data_term!r}")
-    if not step_ratio > 0:
-        raise ValueError(f"step_ratio: expected > 0, got {step_ratio!r}")
+    check_parameter("step_ratio", step_ratio)
+    check_parameter("mu_max", mu_max)
     if weight is None:
         weight = default_weight(y, data_term, photons=photons, mu_max=mu_max)
     weight = _per_image(weight, len(y)).to(y.device)
@@ -203,19 +205,23 @@ def default_weight(y: Tensor, data_term: DataTerm = DEFAULT_DATA_TERM, *, photon
     w4096, exponent = WEIGHT_RULES[data_term]
     if photons is None:
         n0 = estimate_photons(y, mu_max=mu_max)
-    elif math.isfinite(photons) and photons > 0:
-        n0 = torch.full((len(y),), float(photons), dtype=torch.float64)
     else:
-        raise ValueError(f"photons: expected a finite N0 > 0, got {photons!r}")
+        n0 = torch.full((len(y),), check_number("photons", photons, above=0), dtype=torch.float64)
     return (w4096 * (LODOPAB_PHOTONS / n0) ** exponent).float()
 
 
 def _per_image(weight: float | Tensor, batch: int) -> Tensor:
-    """``weight`` as a (B, 1, 1, 1) float32 tensor, checked to be finite and >= 0."""
-    values = torch.as_tensor(weight, dtype=torch.float32).flatten()
-    if values.numel() not in (1, batch) or not bool(torch.all(torch.isfinite(values) & (values >= 0))):
-        raise ValueError(f"weight: expected a finite number >= 0, or {batch} of them (one per image), got {weight!r}")
-    return values.expand(batch).reshape(batch, 1, 1, 1)
+    """``weight`` as a (B, 1, 1, 1) float32 tensor: one number for the batch or one per image, finite and >= 0."""
+    if not isinstance(weight, Tensor):
+        return torch.full((batch, 1, 1, 1), check_parameter("weight", weight))
+    values = weight.detach().float().flatten().cpu()
+    if values.numel() != batch:
+        raise ValueError(f"weight: expected a number or {batch} of them (one per image), got a tensor of "
+                         f"shape {tuple(weight.shape)}")
+    check_finite(values, "weight")
+    if bool(torch.any(values < 0)):
+        raise ValueError(f"weight: expected values >= 0, got {values.min().item():g}")
+    return values.reshape(batch, 1, 1, 1)
 
 
 def _weighted_norm(A: LinearOperator, root_w: Tensor, *, iterations: int = 20,

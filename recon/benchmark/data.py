@@ -148,7 +148,8 @@ def open_data(path: str | os.PathLike, *, part: str = "test", num_samples: int |
     part : str
         The LoDoPaB part of a folder (``train``, ``validation``, ``test``).
     num_samples : int, optional
-        Use only the first samples.
+        Use only the first samples; more than the data hold is an error, not
+        a silent truncation.
 
     Notes
     -----
@@ -174,9 +175,9 @@ def open_data(path: str | os.PathLike, *, part: str = "test", num_samples: int |
         name = path.name
     total = len(dataset)
     if num_samples is not None:
-        if num_samples < 1:
-            raise ValueError(f"samples: expected a positive number, got {num_samples}")
-        total = min(total, num_samples)
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or not 0 < num_samples <= total:
+            raise ValueError(f"samples: expected 1 to the {total} samples of {path}, got {num_samples!r}")
+        total = num_samples
     groups = getattr(dataset, "groups", None)
     return BenchmarkData(
         name=name, key=f"{dataset.source_id()}:{total}", geometry=dataset.geometry,

@@ -67,10 +67,11 @@ def benchmark(levels: Sequence[BenchmarkData], methods: Sequence[str | Method], 
     results = run_benchmark(levels, resolved, config)
     custom_roi = config.roi is not None
     files = write_reports(results, config.output, metadata={**(metadata or {}), "roi": config.roi_key()},
-                          custom_roi=custom_roi)
+                          custom_roi=custom_roi, batch_size=config.batch_size)
     for level in dict.fromkeys(result.data for result in results):
         name = "examples.png" if len(levels) == 1 else f"examples_{file_slug(level.name)}.png"
         figure = example_figure([r for r in results if r.data is level], config.output / name)
         if figure is not None:
             files[f"figure:{level.name}"] = figure
-    return BenchmarkOutcome(results=results, files=files, table=markdown_summary(results, custom_roi=custom_roi))
+    table = markdown_summary(results, custom_roi=custom_roi, batch_size=config.batch_size)
+    return BenchmarkOutcome(results=results, files=files, table=table)

@@ -34,12 +34,22 @@ _HEADINGS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "data_consistency": "data cons
 _DIGITS = {"psnr": 2, "ssim": 4, "data_consistency": 2, "hu_error": 1, "hu_noise": 1, "seconds": 3}
 
 
-def _statistics(values: Sequence[float]) -> dict[str, float]:
-    """Mean and sample standard deviation (0 for one value) of the finite values; NaN if none."""
+#: Columns without a spread: every image of a batch gets the batch's time divided by its size.
+_MEAN_ONLY = ("seconds",)
+
+
+def _statistics(values: Sequence[float], column: str) -> dict[str, float]:
+    """Mean, sample standard deviation (0 for one value) and count of the finite values.
+
+    Mean and standard deviation are NaN without finite values; the standard
+    deviation is NaN for the columns of :data:`_MEAN_ONLY`.
+    """
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
-        return {"mean": math.nan, "std": math.nan}
-    return {"mean": statistics.fmean(finite), "std": statistics.stdev(finite) if len(finite) > 1 else 0.0}
+        return {"mean": math.nan, "std": math.nan, "finite": 0}
+    spread = statistics.stdev(finite) if len(finite) > 1 else 0.0
+    return {"mean": statistics.fmean(finite), "std": math.nan if column in _MEAN_ONLY else spread,
+            "finite": len(finite)}
 
 
 def summarize(results: Sequence[MethodResult]) -> list[dict[str, Any]]:
@@ -48,8 +58,10 @@ def summarize(results: Sequence[MethodResult]) -> list[dict[str, Any]]:
     Returns
     -------
     list of dict
-        ``{"data", "photons", "method", "group", "n", "<column>": {"mean", "std"} ...}``;
-        ``group`` is ``"all"`` and then each label of the data, in order of appearance.
+        ``{"data", "photons", "method", "group", "n", "<column>": {"mean", "std", "finite"} ...}``;
+        ``group`` is ``"all"`` and then each label of the data, in order of appearance. Mean
+        and std are over the ``finite`` values of the ``n``; ``seconds`` has no std (NaN):
+        the images of a batch share the batch's time.
     """
     summary = []
     for result in results:
@@ -60,7 +72,7 @@ def summarize(results: Sequence[MethodResult]) -> list[dict[str, Any]]:
         for group, rows in groups.items():
             summary.append({"data": result.data.name, "photons": result.data.photons, "method": result.method,
                             "group": group, "n": len(rows),
-                            **{column: _statistics([row[column] for row in rows]) for column in COLUMNS}})
+                            **{column: _statistics([row[column] for row in rows], column) for column in COLUMNS}})
     return summary
 
 
@@ -69,8 +81,12 @@ def _number(value: float, column: str) -> str:
 
 
 def _cell(entry: dict[str, Any], column: str) -> str:
-    mean, std = entry[column]["mean"], entry[column]["std"]
-    return "n/a" if math.isnan(mean) else f"{_number(mean, column)} ± {_number(std, column)}"
+    """``mean ± std``, the mean alone for columns without a spread, and ``(k of n)`` if some were not finite."""
+    mean, std, finite = entry[column]["mean"], entry[column]["std"], entry[column]["finite"]
+    if math.isnan(mean):
+        return "n/a"
+    text = _number(mean, column) if math.isnan(std) else f"{_number(mean, column)} ± {_number(std, column)}"
+    return text if finite == entry["n"] else f"{text} ({finite} of {entry['n']})"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -84,11 +100,18 @@ def _roi_text(custom_roi: bool) -> str:
     return "the soft tissue of each ground truth (-100 to 100 HU, eroded by 2 pixels)"
 
 
-def markdown_summary(results: Sequence[MethodResult], *, custom_roi: bool = False) -> str:
+def _batch_text(batch_size: int | None) -> str:
+    return "" if batch_size is None else f"of up to {batch_size} sinograms "
+
+
+def markdown_summary(results: Sequence[MethodResult], *, custom_roi: bool = False,
+                     batch_size: int | None = None) -> str:
     """The Markdown report: per data level a table of mean ± std, the subgroups, and the dose sweep.
 
     ``custom_roi``: the HU scores used a given region of interest (:attr:`RunConfig.roi
-    <recon.benchmark.runner.RunConfig>`) rather than the default soft tissue.
+    <recon.benchmark.runner.RunConfig>`) rather than the default soft tissue. ``batch_size``:
+    the run's (:attr:`RunConfig.batch_size <recon.benchmark.runner.RunConfig>`), named in the
+    caption of the seconds column.
     """
     summary = summarize(results)
     levels = list(dict.fromkeys(result.data for result in results))
@@ -103,7 +126,10 @@ def markdown_summary(results: Sequence[MethodResult], *, custom_roi: bool = Fals
             f"noise standard deviation (1 = at the noise level; the {REFERENCE!r} row scores the ground "
             "truths themselves: the floor that noise and simulation model error allow); HU error: "
             "|mean of the reconstruction - mean of the ground truth| and HU noise: standard deviation of the "
-            f"reconstruction, in HU, in {_roi_text(custom_roi)} (n/a where it is empty).\n\n"
+            f"reconstruction, in HU, in {_roi_text(custom_roi)} (n/a where it is empty); \"(k of n)\": the "
+            "mean is over the k finite values. Seconds / image: the wall-clock time of each batch "
+            f"{_batch_text(batch_size)}divided by its number of images, averaged over the images (no ± "
+            "given: the images of a batch are timed together).\n\n"
             + _table(["method", *(_HEADINGS[c] for c in COLUMNS)],
                      [[entry["method"], *(_cell(entry, c) for c in COLUMNS)] for entry in overall])
         )
@@ -136,7 +162,7 @@ def _json_value(value: Any) -> Any:
 
 
 def write_reports(results: Sequence[MethodResult], output: Path, *, metadata: dict[str, Any],
-                  custom_roi: bool = False) -> dict[str, Path]:
+                  custom_roi: bool = False, batch_size: int | None = None) -> dict[str, Path]:
     """Write ``results.csv``, ``summary.json`` and ``summary.md`` into ``output``.
 
     Parameters
@@ -146,7 +172,7 @@ def write_reports(results: Sequence[MethodResult], output: Path, *, metadata: di
         Existing folder.
     metadata : dict
         JSON entries recorded in ``summary.json`` (command line, versions, machine ...).
-    custom_roi : bool
+    custom_roi, batch_size
         See :func:`markdown_summary`.
 
     Returns
@@ -169,7 +195,7 @@ def write_reports(results: Sequence[MethodResult], output: Path, *, metadata: di
         "methods": list(dict.fromkeys(result.method for result in results if result.method != REFERENCE)),
         "summary": summarize(results),
     }
-    markdown = "# Benchmark\n\n" + markdown_summary(results, custom_roi=custom_roi)
+    markdown = "# Benchmark\n\n" + markdown_summary(results, custom_roi=custom_roi, batch_size=batch_size)
     return {
         "csv": write_text(output / "results.csv", buffer.getvalue()),
         "json": write_json(output / "summary.json", _json_value(document)),

@@ -35,6 +35,7 @@ from recon.benchmark.data import BenchmarkData
 from recon.benchmark.files import file_slug, write_array, write_json
 from recon.benchmark.methods import Method
 from recon.benchmark.scoring import score
+from recon.checks import check_finite
 from recon.operators import RayTransform
 
 __all__ = ["REFERENCE", "MethodResult", "RunConfig", "part_paths", "run_benchmark"]
@@ -52,10 +53,12 @@ class RunConfig:
     output : Path
         Folder of the results (created); ``parts/`` in it holds finished methods.
     batch_size : int
-        Sinograms reconstructed per call; seconds per image are the
-        wall-clock time of the call divided by the batch size (data loading
-        and scoring excluded), after one untimed warm-up call on the first
-        sample (operator norms, filters and sparse matrices are built then).
+        Sinograms reconstructed per call. A call is timed as a whole: the
+        seconds of each image are the wall-clock time of its call divided by
+        the number of images in it (data loading and scoring excluded), after
+        one untimed warm-up call on the first sample (operator norms, filters
+        and sparse matrices are built then). The images of a call share one
+        time, so their spread says nothing; reports give the mean only.
     examples : int
         Reconstructions of the first samples kept for the figure.
     resume : bool
@@ -106,7 +109,8 @@ class MethodResult:
     rows : list of dict
         One per image: ``index``, ``group``, ``psnr`` (dB), ``ssim``,
         ``data_consistency``, ``hu_error`` and ``hu_noise`` (HU; NaN where the
-        image's region of interest is empty) and ``seconds`` (per image).
+        image's region of interest is empty) and ``seconds`` (the time of the
+        image's batch divided by its size, see :class:`RunConfig`).
     examples : numpy.ndarray, shape (K, nx, ny)
         Reconstructions of the first ``K`` samples.
     reused : bool
@@ -159,6 +163,8 @@ def _evaluate(data: BenchmarkData, name: str, reconstruct: Callable[[Tensor, Ten
     rows, examples = [], []
     loader = DataLoader(data.samples, batch_size=config.batch_size, shuffle=False)
     for sinograms, images in loader:
+        for what, values in (("sinograms", sinograms), ("images", images)):
+            check_finite(values, f"{data.name}: {what}", first_index=len(rows))
         start = time.perf_counter()
         reconstructions = reconstruct(sinograms, images)
         seconds = (time.perf_counter() - start) / len(sinograms) if timed else math.nan
@@ -202,7 +208,9 @@ def run_benchmark(levels: Sequence[BenchmarkData], methods: Sequence[Method], co
     ------
     ValueError
         No data, no methods, a method name given twice, levels on different
-        geometries, or a region of interest of another image shape.
+        geometries, a region of interest of another image shape, or NaN / inf
+        in the data (found while scoring the reference, before any file is
+        written for that level).
     """
     from tqdm import tqdm
 
@@ -222,8 +230,7 @@ def run_benchmark(levels: Sequence[BenchmarkData], methods: Sequence[Method], co
     image_shape = levels[0].geometry.image_shape
     if config.roi is not None and tuple(config.roi.shape) != image_shape:
         raise ValueError(f"roi: expected the image shape {image_shape}, got {tuple(config.roi.shape)}")
-    operator = RayTransform(levels[0].geometry)
-    Path(config.output).mkdir(parents=True, exist_ok=True)
+    operator = RayTransform(levels[0].geometry)  # the output folder is made with the first finished part
     results = []
     entries = [(REFERENCE, "reference", _ground_truth, False)] + [
         (method.name, method.key, functools.partial(_sinogram_only, method.reconstruct), True) for method in methods]

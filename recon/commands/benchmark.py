@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--data", type=Path, metavar="PATH",
                       help="recon HDF5 file or LoDoPaB-CT folder (default: built-in simulated data)")
-    data.add_argument("--part", default="test", help="LoDoPaB part of a folder (default test)")
+    data.add_argument("--part", default=None, help="LoDoPaB part of a folder (default test; only for a folder)")
     data.add_argument("--samples", type=int, default=None,
                       help="number of samples (built-in default 16; files: the first N, default all)")
     builtin = parser.add_argument_group("built-in data (without --data)")
@@ -63,11 +63,15 @@ def _levels(args: argparse.Namespace) -> list:
     from recon.benchmark import builtin_data, open_data
     from recon.commands.simulate import build_geometry
 
+    if args.data is None and args.part is not None:
+        raise UsageError("--part: only for a LoDoPaB folder given with --data")
     if args.data is not None:
         misplaced = [f"--{name.replace('_', '-')}" for name in _BUILTIN_ONLY if getattr(args, name) is not None]
         if misplaced:
             raise UsageError(f"{', '.join(misplaced)}: only for built-in data, not with --data")
-        return [open_data(args.data, part=args.part, num_samples=args.samples)]
+        if args.part is not None and not args.data.is_dir():
+            raise UsageError(f"--part: only for a LoDoPaB folder, not for the file {args.data}")
+        return [open_data(args.data, part=args.part or "test", num_samples=args.samples)]
 
     def given(name: str, default):
         value = getattr(args, name)

@@ -65,11 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="fine simulation grid factor, e.g. 2 or 1000/362 (default, LoDoPaB)")
     physics.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
     dicom = parser.add_argument_group("DICOM")
-    dicom.add_argument("--fit", choices=("crop", "lodopab", "resample"), default="crop",
+    dicom.add_argument("--fit", choices=("crop", "lodopab", "resample"), default=None,
                        help="centre crop in pixels, LoDoPaB's central 362/512 as the field on any grid, "
-                            "or physical resampling (default crop)")
+                            "or physical resampling (default crop; only with --dicom)")
     dicom.add_argument("--dequantize", action="store_true",
-                       help="add uniform [0, 1) HU noise before conversion, as LoDoPaB did")
+                       help="add uniform [0, 1) HU noise before conversion, as LoDoPaB did (only with --dicom)")
     output = parser.add_argument_group("output")
     output.add_argument("--compression", choices=("none", "gzip", "lzf"), default="none")
     output.add_argument("--batch-size", type=int, default=16, help="images projected together (default 16)")
@@ -85,7 +85,17 @@ def build_geometry(args: argparse.Namespace) -> Geometry:
         preset = Geometry.parallel if args.geometry == "parallel" else Geometry.fan
         geometry = preset(image_size=args.image_size, num_angles=args.num_angles,
                           num_detectors=args.num_detectors)
-    return geometry.angle_subset(args.angle_step)
+    step = args.angle_step
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1 or geometry.num_angles % step:
+        raise UsageError(f"--angle-step: expected a divisor of the {geometry.num_angles} angles, got {step!r}")
+    return geometry.angle_subset(step)
+
+
+def _check_dicom_options(args: argparse.Namespace) -> None:
+    """Refuse the DICOM options without ``--dicom``: they would be ignored."""
+    given = [option for option, used in (("--fit", args.fit is not None), ("--dequantize", args.dequantize)) if used]
+    if given and args.dicom is None:
+        raise UsageError(f"{', '.join(given)}: only for --dicom input, not for phantoms (would be ignored)")
 
 
 def split_counts(total: int, splits: str) -> dict[str, int]:
@@ -108,11 +118,12 @@ def _image_sources(args: argparse.Namespace, geometry: Geometry):
         from recon.data.dicom import load_dicom
 
         seed = args.seed if args.dequantize else None
-        images = load_dicom(args.dicom, geometry, fit=args.fit, dequantize_seed=seed)
+        fit = args.fit or "crop"
+        images = load_dicom(args.dicom, geometry, fit=fit, dequantize_seed=seed)
         total = len(images) if args.samples is None else args.samples
         if not 0 < total <= len(images):
             raise UsageError(f"--samples: {args.dicom} holds {len(images)} slices, asked for {total}")
-        description = {"source": "dicom", "dicom": str(args.dicom), "fit": args.fit, "dequantize": args.dequantize}
+        description = {"source": "dicom", "dicom": str(args.dicom), "fit": fit, "dequantize": args.dequantize}
         return total, lambda offset, stream: (lambda i: images[offset + i]), description
     total = 1000 if args.samples is None else args.samples
     if total <= 0:
@@ -130,12 +141,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise UsageError(f"--batch-size: expected >= 1, got {args.batch_size}")
+    _check_dicom_options(args)
     geometry = build_geometry(args)
     try:
         simulation = Simulation(photons=args.photons, photons_max=args.photons_max, factor=args.factor,
                                 electronic_noise=args.electronic_noise, seed=args.seed)
-    except ValueError as error:
-        raise UsageError(f"--photons/--photons-max: {error}") from None
+    except ValueError as error:  # "photons_max: expected ..." names the parameter: say the option
+        name, _, problem = str(error).partition(": ")
+        raise UsageError(f"--{name.replace('_', '-')}: {problem}") from None
     total, make_source, description = _image_sources(args, geometry)
     counts = split_counts(total, args.splits)
     paths = {split: args.output / f"{split}.h5" for split, n in counts.items() if n}

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from recon.checks import check_finite
 from recon.data.hdf5 import create_sample_dataset, inspect_paired, open_hdf5
 from recon.files import atomic_path
 from recon.geometry import Geometry
@@ -73,7 +74,14 @@ class LazyFiles:
         self.__init__()
 
     def read(self, path: Path, name: str, index: int, step: int = 1) -> np.ndarray:
-        """``file[name][index, ::step]`` as float32, errors naming the file and sample."""
+        """``file[name][index, ::step]`` as float32, errors naming the file and sample.
+
+        Raises
+        ------
+        ValueError
+            An unreadable (corrupt) chunk, or NaN / inf values in the sample
+            (:func:`recon.checks.check_finite`: their count and the first's index).
+        """
         if self._pid != os.getpid():
             self.__init__()
         key = (path, name)
@@ -86,7 +94,9 @@ class LazyFiles:
             data = self._datasets[key][index] if step == 1 else self._datasets[key][index, ::step]
         except OSError as error:
             raise ValueError(f"{path}: cannot read sample {index} of {name!r} (corrupt?): {error}") from None
-        return np.asarray(data, dtype=np.float32)
+        data = np.asarray(data, dtype=np.float32)
+        check_finite(data, f"{path}: dataset {name!r}, sample {index}")
+        return data
 
     def close(self) -> None:
         for handle in self._files.values():

@@ -31,6 +31,7 @@ from typing import Any, Literal
 import h5py
 import numpy as np
 
+from recon.checks import check_finite
 from recon.files import atomic_path
 from recon.geometry import Geometry
 
@@ -177,6 +178,12 @@ class PairedWriter:
             Index of the first sample.
         images : array_like, shape (b, nx, ny)
         sinograms : array_like, shape (b, num_angles, num_detectors)
+
+        Raises
+        ------
+        ValueError
+            Wrong shapes, samples outside the file, or NaN / inf values (their
+            count and the index of the first, counted in the file's samples).
         """
         images = np.asarray(images, dtype=np.float32)
         sinograms = np.asarray(sinograms, dtype=np.float32)
@@ -187,6 +194,8 @@ class PairedWriter:
                                  f"got {data.shape}")
         if len(images) != len(sinograms):
             raise ValueError(f"{self.path}: {len(images)} images but {len(sinograms)} sinograms")
+        for name, data in (("images", images), ("sinograms", sinograms)):
+            check_finite(data, f"{self.path}: {name}", first_index=start)
         stop = start + len(images)
         if not 0 <= start <= stop <= self.num_samples:
             raise ValueError(f"{self.path}: samples {start}..{stop - 1} outside 0..{self.num_samples - 1}")

@@ -20,6 +20,7 @@ from typing import Literal
 import h5py
 import numpy as np
 
+from recon.checks import check_finite
 from recon.data.datasets import InputTransform, PairedData, angle_step
 from recon.data.hdf5 import Compression, create_sample_dataset, open_hdf5
 from recon.files import atomic_path
@@ -218,6 +219,12 @@ def write_lodopab(
     -------
     list of pathlib.Path
         The files written, observation and ground truth of each number.
+
+    Raises
+    ------
+    ValueError
+        Shapes or counts that do not match, or NaN / inf values (their count
+        and the index of the first sample with one); a file with them is not written.
     """
     _check_part(part)
     for name, data in (("observations", observations), ("ground_truths", ground_truths)):
@@ -231,11 +238,19 @@ def write_lodopab(
     existing = [p for p in paths if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{existing[0]}: file exists (pass overwrite=True to replace it)")
-    for number in range(count):
-        rows = slice(number * SAMPLES_PER_FILE, (number + 1) * SAMPLES_PER_FILE)
-        for kind, data in zip(_KINDS, (observations, ground_truths)):
-            block = np.asarray(data[rows], dtype=np.float32)
-            with atomic_path(lodopab_file(root, kind, part, number), overwrite=True) as temporary, \
-                    h5py.File(temporary, "w") as h5:
-                create_sample_dataset(h5, "data", block.shape, compression=compression)[...] = block
+    written = []
+    try:
+        for number in range(count):
+            rows = slice(number * SAMPLES_PER_FILE, (number + 1) * SAMPLES_PER_FILE)
+            for kind, data in zip(_KINDS, (observations, ground_truths)):
+                block = np.asarray(data[rows], dtype=np.float32)
+                check_finite(block, f"{kind}s", first_index=rows.start)
+                with atomic_path(lodopab_file(root, kind, part, number), overwrite=True) as temporary, \
+                        h5py.File(temporary, "w") as h5:
+                    create_sample_dataset(h5, "data", block.shape, compression=compression)[...] = block
+                written.append(lodopab_file(root, kind, part, number))
+    except BaseException:  # bad data or Ctrl-C in a later file: the files of this call are removed
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     return paths

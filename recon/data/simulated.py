@@ -15,13 +15,14 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from recon.checks import check_number
 from recon.data.datasets import InputTransform, PairedData
 from recon.data.families import PhantomName, PhantomSource
 from recon.data.hdf5 import PairedWriter
 from recon.data.seeds import dose_seed, sample_seeds
 from recon.geometry import Geometry
 from recon.operators import RayTransform
-from recon.physics import LODOPAB_FINE_FACTOR, LODOPAB_PHOTONS, MU_MAX, simulate
+from recon.physics import LODOPAB_FINE_FACTOR, LODOPAB_PHOTONS, MU_MAX, check_photons, simulate
 
 __all__ = ["Simulation", "sample_seeds", "PhantomSource", "simulate_images", "simulate_into", "PhantomDataset"]
 
@@ -57,12 +58,13 @@ class Simulation:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.photons) and self.photons > 0):
-            raise ValueError(f"photons: expected a positive, finite count per bin, got {self.photons}")
-        if self.photons_max is not None and not (math.isfinite(self.photons_max)
-                                                 and self.photons_max >= self.photons):
-            raise ValueError(f"photons_max: expected a finite count >= photons ({self.photons:g}), "
-                             f"got {self.photons_max}")
+        check_photons("photons", self.photons)
+        if self.photons_max is not None:
+            check_photons("photons_max", self.photons_max)
+            check_number("photons_max", self.photons_max, at_least=self.photons)
+        check_number("factor", self.factor, at_least=1)
+        check_number("electronic_noise", self.electronic_noise, at_least=0)
+        check_number("mu_max", self.mu_max, above=0)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -11,11 +11,13 @@ from torch import Tensor
 from recon.geometry import Geometry
 from recon.operators.autograd import project
 from recon.operators.backends import Backend, create_backend
+from recon.operators.backends.astra_cpu import astra_projector_type
 from recon.operators.base import LinearOperator
 
 __all__ = ["RayTransform", "parse_bytes"]
 
 CpuBackendName = Literal["threads", "sparse", "auto"]
+ProjectorName = Literal["linear", "line", "strip"]
 CudaBackendName = Literal["astra", "sparse"]
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
           "kib": 2**10, "mib": 2**20, "gib": 2**30}
@@ -29,6 +31,18 @@ def parse_bytes(size: int | str) -> int:
     if not match or match.group(2).lower() not in _UNITS:
         raise ValueError(f"expected a memory size such as '512MiB' or '2GB', got {size!r}")
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def _check_projector(geometry: Geometry, projector: str) -> None:
+    """Refuse a projector name at construction rather than at the first projection.
+
+    2D geometries need one of ASTRA's CPU projectors for their beam (also the
+    ``sparse`` backend's matrix); 3D ones run on CUDA, which ignores the name.
+    """
+    if geometry.ndim == 2:
+        astra_projector_type(geometry, projector)  # raises ValueError naming the accepted ones
+    elif projector not in get_args(ProjectorName):
+        raise ValueError(f"projector: expected one of {get_args(ProjectorName)}, got {projector!r}")
 
 
 class RayTransform(LinearOperator):
@@ -96,7 +110,7 @@ class RayTransform(LinearOperator):
         self,
         geometry: Geometry,
         *,
-        projector: Literal["linear", "line", "strip"] | None = None,
+        projector: ProjectorName | None = None,
         cpu_backend: CpuBackendName = "threads",
         cuda_backend: CudaBackendName = "astra",
         sparse_memory_budget: int | str = "2GiB",
@@ -115,6 +129,7 @@ class RayTransform(LinearOperator):
             raise ValueError(f"cuda_backend: 'sparse' needs a 2D geometry, got a {geometry.kind!r} one")
         self.geometry = geometry
         self.projector = projector or ("linear" if geometry.kind == "parallel" else "line")
+        _check_projector(geometry, self.projector)
         self.cpu_backend = cpu_backend
         self.cuda_backend = cuda_backend
         self.sparse_memory_budget = parse_bytes(sparse_memory_budget)

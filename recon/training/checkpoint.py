@@ -110,6 +110,9 @@ def shipped_models() -> list[str]:
 
 def resolve_checkpoint(path_or_name: str | os.PathLike) -> Path:
     """The file of a checkpoint path or of a shipped model name such as ``"lpd-small"``."""
+    if not str(path_or_name).strip():  # Path("") is the current folder
+        raise ValueError(f"checkpoint: expected a path to a {SUFFIX} file or a shipped model name, "
+                         f"got {str(path_or_name)!r}")
     path = Path(path_or_name)
     if path.exists():
         if path.is_dir():

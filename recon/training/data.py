@@ -36,8 +36,16 @@ class TrainingData:
     families: dict[str, list[str]]
 
 
-def _limit(dataset: Dataset, count: int | None) -> Dataset:
-    return dataset if count is None or count >= len(dataset) else Subset(dataset, range(count))
+def _limit(dataset: Dataset, count: int | None, name: str, source: object) -> Dataset:
+    """The first ``count`` samples of ``dataset`` (all for None); more than it holds is an error.
+
+    ``name`` is the config key (``data.train_samples``), ``source`` the file or folder, both for the message.
+    """
+    if count is None or count == len(dataset):
+        return dataset
+    if count > len(dataset):
+        raise ValueError(f"{name}: expected at most the {len(dataset)} samples of {source}, got {count}")
+    return Subset(dataset, range(count))
 
 
 def _check_geometry(config: TrainingConfig, found: Geometry, what: str) -> None:
@@ -71,8 +79,10 @@ def build_datasets(config: TrainingConfig) -> TrainingData:
     ------
     ValueError
         Training data of an evaluation family, or validation data of a test
-        family (:func:`recon.data.families.check_families`), and every
-        inconsistency of the files.
+        family (:func:`recon.data.families.check_families`), more samples
+        asked for (``train_samples``, ``validation_samples``) than the files
+        hold, and every inconsistency of the files. NaN / inf in a sample are
+        refused when it is read (:class:`recon.data.datasets.LazyFiles`).
     """
     data = config.data
     if data.source == "phantoms":
@@ -110,5 +120,7 @@ def build_datasets(config: TrainingConfig) -> TrainingData:
                    "factor": LODOPAB_FINE_FACTOR, "mu_max": MU_MAX}
         families = {"training": [], "validation": []}
     _check_geometry(config, train.geometry, data.train)
-    return TrainingData(train.geometry, _limit(train, data.train_samples),
-                        _limit(validation, data.validation_samples), physics, families)
+    validation_source = data.validation if data.source == "hdf5" else f"{data.train} (validation part)"
+    return TrainingData(train.geometry, _limit(train, data.train_samples, "data.train_samples", data.train),
+                        _limit(validation, data.validation_samples, "data.validation_samples", validation_source),
+                        physics, families)

@@ -103,14 +103,18 @@ def test_the_default_weight_follows_the_noise_level_of_each_sinogram(low_dose, d
                                tv(y, A, iterations=5, data_term=data_term, weight=default_weight(y, data_term)))
 
 
-@pytest.mark.parametrize("weight", [float("nan"), float("inf"), -1.0, torch.ones(3)])
-def test_bad_weights_are_refused(low_dose, weight):
+@pytest.mark.parametrize("weight, match", [
+    (torch.ones(3), r"weight: expected a number or 4 of them \(one per image\), got a tensor of shape \(3,\)"),
+    (torch.tensor([1e-4, float("nan"), 0, 0]), r"weight: expected finite values, got 1 NaN or inf of 4"),
+    (torch.tensor([1e-4, -1e-4, 0, 0]), r"weight: expected values >= 0, got -0.0001"),
+])
+def test_bad_weights_per_image_are_refused(low_dose, weight, match):
     A, _, y = low_dose
-    with pytest.raises(ValueError, match="weight: expected a finite number >= 0, or 4 of them"):
+    with pytest.raises(ValueError, match=match):
         tv(y, A, weight=weight, iterations=1)
 
 
 def test_bad_photons_are_refused(low_dose):
     A, _, y = low_dose
-    with pytest.raises(ValueError, match="photons: expected a finite N0 > 0, got 0.0"):
+    with pytest.raises(ValueError, match="photons: expected a finite number > 0, got 0"):
         tv(y, A, photons=0.0, iterations=1)

@@ -103,7 +103,7 @@ def test_dicom_slices_as_ground_truth(tmp_path):
     (["--samples", "0"], "--samples"),
     (["--angle-step", "0"], "step"),
     (["--photons", "-3", "--samples", "2"], "photons"),
-    (["--photons", "4096", "--photons-max", "1024"], "photons_max"),
+    (["--photons", "4096", "--photons-max", "1024"], "--photons-max: expected a finite number >= 4096"),
     (["--photons", "inf"], "photons"),
     (["--dicom", "/nonexistent/folder"], "/nonexistent/folder"),
 ])

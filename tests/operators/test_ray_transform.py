@@ -227,8 +227,13 @@ def test_bad_construction_arguments():
         RayTransform(PARALLEL, cuda_backend="cusparse")
     with pytest.raises(ValueError, match="cuda_backend: 'sparse' needs a 2D geometry, got a 'cone' one"):
         RayTransform(Geometry.cone(volume_size=8, num_angles=4, detector_size=(9, 9)), cuda_backend="sparse")
-    with pytest.raises(ValueError, match="projector 'linear' is not available for fan"):
-        RayTransform(FAN, projector="linear")(torch.zeros(1, 1, 19, 13))
+    with pytest.raises(ValueError, match=r"projector: expected one of \['line'\] for a fan beam, got 'linear'"):
+        RayTransform(FAN, projector="linear")  # at construction, not at the first projection
+    with pytest.raises(ValueError, match=r"projector: expected one of \['line', 'linear', 'strip'\] for a "
+                                         r"parallel beam, got 'foo'"):
+        RayTransform(PARALLEL, projector="foo")
+    with pytest.raises(ValueError, match=r"projector: expected one of \('linear', 'line', 'strip'\), got 'foo'"):
+        RayTransform(Geometry.cone(volume_size=8, num_angles=4, detector_size=(9, 9)), projector="foo")
     with pytest.raises(ValueError, match="memory size"):
         RayTransform(PARALLEL, sparse_memory_budget="lots")
 

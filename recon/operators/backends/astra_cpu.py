@@ -35,8 +35,7 @@ def astra_projector_type(geometry: Geometry, projector: str) -> str:
         return table[projector]
     except KeyError:
         raise ValueError(
-            f"projector {projector!r} is not available for {geometry.kind} beam on CPU; "
-            f"expected one of {sorted(table)}"
+            f"projector: expected one of {sorted(table)} for a {geometry.kind} beam, got {projector!r}"
         ) from None
 
 
