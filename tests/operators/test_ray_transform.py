@@ -86,12 +86,18 @@ def test_twice_differentiable(operator):
 
 
 def test_batch_equals_per_sample(operator):
+    """ASTRA's projectors give the same bytes; the sparse product the same values up to rounding.
+
+    (MKL's sparse kernels sum in an order that depends on the number of columns and, under
+    load, on the threads it takes: differences of about 3e-8 were seen.)
+    """
     x = _random((4, 2, *operator.domain_shape))
     batched = operator(x)
+    tolerance = 0 if operator.resolved_cpu_backend() != "sparse" else 1e-6
     for b in range(4):
         for c in range(2):
             single = operator(x[b : b + 1, c : c + 1])
-            torch.testing.assert_close(batched[b, c], single[0, 0], rtol=0, atol=0)
+            torch.testing.assert_close(batched[b, c], single[0, 0], rtol=tolerance, atol=tolerance)
 
 
 @pytest.mark.parametrize("name", ["parallel", "fan"])
