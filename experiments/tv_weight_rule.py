@@ -3,21 +3,23 @@
 For each data term (``ls``, ``wls``) and dose, TV runs every weight of the
 standard grid (:data:`recon.benchmark.protocol.TV_GRID`, its iterations) on
 the first images of each validation family (:data:`VALIDATION_IMAGES`:
-pelvis and polygons, never a training or test family); the best weight of a
-dose is the vertex of a parabola through the mean PSNR at the grid's best
-weight and its two neighbours (in ``log2`` weight). A least-squares line
-through ``log`` best weight against ``log(4096 / N0)`` gives each term's
-rule, and the term with the higher mean best PSNR is the default. Then the
-rule itself is run, with ``N0`` estimated from each sinogram
-(:func:`recon.physics.estimate_photons`), and scored against the grid's best
-per family and dose.
+pelvis and polygons, never a training or test family), extended by factors of
+2 past an edge where the best lies; the best weight of a dose is the vertex
+of a parabola through the mean PSNR at the best weight and its two
+neighbours (in ``log2`` weight). A least-squares line through ``log`` best
+weight against ``log(4096 / N0)`` gives each term's rule. The default term
+is the better one at each dose: ``wls`` below the dose where the two terms'
+best scores cross (interpolated in ``log N0``), ``ls`` above. Then the
+defaults themselves are run, with ``N0`` estimated from each sinogram
+(:func:`recon.physics.estimate_photons`), and scored against the best of
+every run per family and dose.
 
 Also recorded: each run's data consistency (the noise-normalised RMS
 residual), to show how little it changes with the weight.
 
 Writes ``results/tv_weight_rule/{runs.jsonl, rule.json, summary.md}``;
 ``runs.jsonl`` doubles as a resume file (finished runs are not repeated).
-``recon.algorithms.tv.WEIGHT_RULES`` and ``DEFAULT_DATA_TERM`` hold the
+``recon.algorithms.tv.WEIGHT_RULES`` and ``WLS_BELOW_PHOTONS`` hold the
 fitted values (a test checks that they match ``rule.json``). Usage::
 
     python experiments/tv_weight_rule.py                 # 4 images per family, 1024/4096/16384 photons
@@ -36,6 +38,7 @@ import torch
 
 from recon import RayTransform
 from recon.algorithms import tv
+from recon.algorithms.tv import default_data_term, rule_weight
 from recon.benchmark.files import write_json, write_text
 from recon.benchmark.protocol import PRESET, TV_GRID, VALIDATION_IMAGES, ImageSet
 from recon.benchmark.scoring import data_consistency
@@ -44,6 +47,8 @@ from recon.physics import MU_MAX, estimate_photons
 
 RESULTS = Path(__file__).resolve().parent / "results" / "tv_weight_rule"
 REFERENCE_PHOTONS = 4096
+#: Grid extensions past an edge, at most, per dose and term.
+MAX_EXTENSIONS = 3
 
 
 def run_tv(operator: RayTransform, y: torch.Tensor, truth: torch.Tensor, photons: float, **options) -> dict:
@@ -71,6 +76,30 @@ def fit_rule(doses: list[float], log_weights: list[float]) -> dict[str, float]:
     return {"weight_at_4096": float(f"{math.exp(intercept):.3g}"), "exponent": float(f"{exponent:.3g}")}
 
 
+def beyond_edge(weights: list[float], scores: list[float]) -> float | None:
+    """The next weight past the grid's edge where the best score lies, or None if it is inside."""
+    k = int(np.argmax(scores))
+    if k == 0:
+        return float(f"{weights[0] / 2:.6g}")
+    if k == len(weights) - 1:
+        return float(f"{weights[-1] * 2:.6g}")
+    return None
+
+
+def crossing_photons(doses: list[float], advantage: list[float]) -> float:
+    """The dose where ``advantage`` (wls best - ls best, dB) falls through 0, interpolated in ``log N0``.
+
+    0 if ``ls`` is better at every dose, infinity if ``wls`` is.
+    """
+    if advantage[0] <= 0:
+        return 0.0
+    for (n0, a0), (n1, a1) in zip(zip(doses, advantage), zip(doses[1:], advantage[1:])):
+        if a1 <= 0:
+            t = a0 / (a0 - a1)
+            return float(f"{math.exp(math.log(n0) + t * (math.log(n1) - math.log(n0))):.3g}")
+    return math.inf
+
+
 def family_means(values: list[float], families: tuple[str, ...]) -> dict[str, float]:
     """Mean of per-image values per family and over all (``"all"``)."""
     means = {name: float(np.mean([v for v, f in zip(values, families) if f == name])) for name in dict.fromkeys(families)}
@@ -90,45 +119,50 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs_path = RESULTS / "runs.jsonl"
     runs = [json.loads(line) for line in runs_path.read_text().splitlines()] if runs_path.is_file() else []
-    done = {(r["photons"], r["data_term"], r["weight"]) for r in runs}
     sinograms = {N0: torch.from_numpy(images.sinograms(truth_np, operator, N0))[:, None] for N0 in args.photons}
-    for N0 in args.photons:
-        for term, weights in TV_GRID.candidates():
-            for weight in weights:
-                if (N0, term, weight) in done:
-                    continue
-                run = {"photons": N0, "data_term": term, "weight": weight,
-                       **run_tv(operator, sinograms[N0], truth, N0, data_term=term, weight=weight)}
-                runs.append(run)
-                with open(runs_path, "a") as file:
-                    file.write(json.dumps(run) + "\n")
-                print(f"{N0:g} {term} {weight:g}: {np.mean(run['psnr']):.2f} dB, DC {np.mean(run['dc']):.3f}",
-                      flush=True)
+    def run(N0: float, term: str, weight: float) -> dict:
+        found = next((r for r in runs if (r["photons"], r["data_term"], r["weight"]) == (N0, term, weight)), None)
+        if found is None:
+            found = {"photons": N0, "data_term": term, "weight": weight,
+                     **run_tv(operator, sinograms[N0], truth, N0, data_term=term, weight=weight)}
+            runs.append(found)
+            with open(runs_path, "a") as file:
+                file.write(json.dumps(found) + "\n")
+            print(f"{N0:g} {term} {weight:g}: {np.mean(found['psnr']):.2f} dB, DC {np.mean(found['dc']):.3f}",
+                  flush=True)
+        return found
+
     rules, best_scores = {}, {}
-    for term, weights in TV_GRID.candidates():
+    for term, grid in TV_GRID.candidates():
         log_best = []
         for N0 in args.photons:
-            scores = [np.mean(next(r["psnr"] for r in runs if (r["photons"], r["data_term"], r["weight"]) == (N0, term, w)))
-                      for w in weights]
-            log_best.append(best_log_weight(list(weights), scores))
+            weights = list(grid)
+            scores = [float(np.mean(run(N0, term, w)["psnr"])) for w in weights]
+            for _ in range(MAX_EXTENSIONS):
+                extra = beyond_edge(weights, scores)
+                if extra is None:
+                    break
+                weights, scores = (sorted([*weights, extra]),
+                                   [s for _, s in sorted([*zip(weights, scores),
+                                                          (extra, float(np.mean(run(N0, term, extra)["psnr"])))])])
+            log_best.append(best_log_weight(weights, scores))
             best_scores.setdefault(term, []).append(max(scores))
         rules[term] = {**fit_rule(args.photons, log_best),
-                       "best_weights": [float(f"{math.exp(v):.3g}") for v in log_best]}
-    default_term = max(best_scores, key=lambda term: np.mean(best_scores[term]))
+                       "best_weights": [float(f"{math.exp(v):.3g}") for v in log_best],
+                       "best_psnr": [round(v, 2) for v in best_scores[term]]}
+    wls_below = crossing_photons(args.photons, [w - l for w, l in zip(best_scores["wls"], best_scores["ls"])])
     checks = []
     for N0 in args.photons:
         y = sinograms[N0]
         estimated = estimate_photons(y)
-        rule = rules[default_term]
-        weight = rule["weight_at_4096"] * (REFERENCE_PHOTONS / estimated) ** rule["exponent"]
-        ruled = family_means(run_tv(operator, y, truth, N0, data_term=default_term,
-                                    weight=weight.float().reshape(-1, 1, 1, 1))["psnr"], families)
-        grid_best = {}
-        for name in ruled:
-            grid_best[name] = max(family_means(r["psnr"], families)[name] for r in runs if r["photons"] == N0)
-        checks.append({"photons": N0, "estimated_photons": [float(e) for e in estimated], "rule": ruled,
-                       "grid_best": grid_best})
-    rule_file = {"data_term": default_term, "rules": rules, "reference_photons": REFERENCE_PHOTONS,
+        term = default_data_term(estimated, wls_below=wls_below)
+        weight = rule_weight(estimated, (rules[term]["weight_at_4096"], rules[term]["exponent"]))
+        ruled = family_means(run_tv(operator, y, truth, N0, data_term=term, weight=weight)["psnr"], families)
+        best = {name: max(family_means(r["psnr"], families)[name] for r in runs if r["photons"] == N0)
+                for name in ruled}
+        checks.append({"photons": N0, "estimated_photons": [float(e) for e in estimated], "data_term": term,
+                       "rule": ruled, "grid_best": best})
+    rule_file = {"wls_below_photons": wls_below, "rules": rules, "reference_photons": REFERENCE_PHOTONS,
                  "images": images.describe(), "iterations": TV_GRID.iterations, "checks": checks}
     write_json(RESULTS / "rule.json", rule_file)
     write_text(RESULTS / "summary.md", summary(rule_file, runs))
@@ -140,22 +174,26 @@ def summary(rule_file: dict, runs: list[dict]) -> str:
     """Markdown: the fitted rules, the rule against the grid's best, and PSNR / data consistency per weight."""
     lines = [f"# TV's default weight rule\n\nRegenerated by `python experiments/tv_weight_rule.py` on "
              f"{rule_file['images']} ({rule_file['iterations']} PDHG iterations). Default data term: "
-             f"`{rule_file['data_term']}`.\n",
-             "| data term | weight at 4096 photons | exponent | best weight per dose |", "|---|---|---|---|"]
+             f"`wls` below {rule_file['wls_below_photons']:g} photons per bin (estimated), `ls` above.\n",
+             "| data term | weight at 4096 photons | exponent | best weight per dose | best PSNR per dose |",
+             "|---|---|---|---|---|"]
     for term, rule in rule_file["rules"].items():
         lines.append(f"| {term} | {rule['weight_at_4096']:g} | {rule['exponent']:g} | "
-                     f"{', '.join(f'{w:g}' for w in rule['best_weights'])} |")
-    lines += ["", "The rule (N0 estimated from each sinogram) against the grid's best weight, mean PSNR (dB):", "",
-              "| photons | estimated N0 (median) | group | rule | grid best | rule - best |", "|---|---|---|---|---|---|"]
+                     f"{', '.join(f'{w:g}' for w in rule['best_weights'])} | "
+                     f"{', '.join(f'{p:.2f}' for p in rule['best_psnr'])} |")
+    lines += ["", "TV's defaults (term and weight from the N0 estimated from each sinogram) against the best run "
+              "of either term, mean PSNR (dB):", "",
+              "| photons | estimated N0 (median) | default term | group | defaults | best run | defaults - best |",
+              "|---|---|---|---|---|---|---|"]
     for check in rule_file["checks"]:
         for name, score in check["rule"].items():
             best = check["grid_best"][name]
-            lines.append(f"| {check['photons']:g} | {np.median(check['estimated_photons']):.0f} | {name} | "
-                         f"{score:.2f} | {best:.2f} | {score - best:+.2f} |")
+            lines.append(f"| {check['photons']:g} | {np.median(check['estimated_photons']):.0f} | "
+                         f"{check['data_term']} | {name} | {score:.2f} | {best:.2f} | {score - best:+.2f} |")
     lines += ["", "Every grid run: mean PSNR (dB) and mean data consistency (1 = at the noise level):", "",
               "| photons | data term | weight | PSNR | data consistency |", "|---|---|---|---|---|"]
     lines += [f"| {r['photons']:g} | {r['data_term']} | {r['weight']:g} | {np.mean(r['psnr']):.2f} | "
-              f"{np.mean(r['dc']):.3f} |" for r in runs]
+              f"{np.mean(r['dc']):.3f} |" for r in sorted(runs, key=lambda r: (r["photons"], r["data_term"], r["weight"]))]
     return "\n".join(lines) + "\n"
 
 

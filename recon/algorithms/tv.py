@@ -21,16 +21,18 @@ from recon.checks import check_finite, check_number
 from recon.operators import LinearOperator, RayTransform
 from recon.physics import LODOPAB_PHOTONS, MU_MAX, estimate_photons
 
-__all__ = ["DEFAULT_DATA_TERM", "WEIGHT_RULES", "DataTerm", "default_weight", "divergence", "gradient", "tv"]
+__all__ = ["WEIGHT_RULES", "WLS_BELOW_PHOTONS", "DataTerm", "default_data_term", "default_weight", "divergence",
+           "gradient", "noise_photons", "rule_weight", "tv"]
 
 DataTerm = Literal["wls", "ls"]
 
-#: The data term of ``tv(y, A)``: the better one on validation images at 1024 to 16384 photons
-#: (``experiments/results/tv_weight_rule``).
-DEFAULT_DATA_TERM: DataTerm = "wls"
+#: The default data term follows the noise level: ``"wls"`` for a batch whose median ``N0`` is
+#: below this many photons per bin, ``"ls"`` above (where the weighted term, slower to converge,
+#: falls behind). Both this and :data:`WEIGHT_RULES` are fitted on validation images (pelvis,
+#: polygons) by ``python experiments/tv_weight_rule.py`` (its ``rule.json``; a test checks they agree).
+WLS_BELOW_PHOTONS = 8000.0
 #: ``(weight at 4096 photons, exponent)`` of each data term's default weight,
-#: ``weight = w4096 * (4096 / N0) ** exponent``; fitted on validation images (pelvis, polygons)
-#: by ``python experiments/tv_weight_rule.py`` (its ``rule.json``; a test checks they agree).
+#: ``weight = w4096 * (4096 / N0) ** exponent``.
 WEIGHT_RULES: dict[str, tuple[float, float]] = {"ls": (5.0e-5, 0.5), "wls": (2.0e-6, 1.0)}
 
 
@@ -59,7 +61,7 @@ def tv(
     *,
     weight: float | Tensor | None = None,
     iterations: int = 200,
-    data_term: DataTerm = DEFAULT_DATA_TERM,
+    data_term: DataTerm | None = None,
     photons: float | None = None,
     mu_max: float = MU_MAX,
     nonnegativity: bool = True,
@@ -104,11 +106,11 @@ def tv(
         approximation of the Poisson log-likelihood of the counts (Sauer &
         Bouman, IEEE TSP 41(2), 1993) up to the factor ``N0 mu_max^2``; it
         trusts the bins behind strong attenuation less, as their noise
-        deserves. Default :data:`DEFAULT_DATA_TERM`, the better of the two
-        on validation images (``experiments/results/tv_weight_rule``).
+        deserves. Default :func:`default_data_term`: the better of the two
+        on validation images at the noise level of ``y``.
     photons : float, optional
-        ``N0`` of ``y``, photons per bin, for the default weight; default
-        :func:`recon.physics.estimate_photons` of each sinogram.
+        ``N0`` of ``y``, photons per bin, for the default term and weight;
+        default :func:`recon.physics.estimate_photons` of each sinogram.
     mu_max : float
         Attenuation scale of ``y`` in 1/m (LoDoPaB: 81.35858), used by
         ``"wls"``; for data given as ``-log(counts / N0)`` use 1.
@@ -142,12 +144,14 @@ def tv(
     >>> x = tv(A(torch.ones(1, 1, 32, 32)), A, iterations=10)
     """
     check_sinogram(y, A, iterations)
-    if data_term not in WEIGHT_RULES:
+    if data_term not in (None, *WEIGHT_RULES):
         raise ValueError(f"data_term: expected one of {tuple(WEIGHT_RULES)}, got {data_term!r}")
     check_parameter("step_ratio", step_ratio)
     check_parameter("mu_max", mu_max)
-    if weight is None:
-        weight = default_weight(y, data_term, photons=photons, mu_max=mu_max)
+    if data_term is None or weight is None:
+        n0 = noise_photons(y, photons, mu_max=mu_max)
+        data_term = data_term or default_data_term(n0)
+        weight = rule_weight(n0, WEIGHT_RULES[data_term]) if weight is None else weight
     weight = _per_image(weight, len(y)).to(y.device)
     x = initial_image(y, A, x0) if x0 is not None else fbp(y, A)
     with torch.no_grad():
@@ -183,15 +187,34 @@ def tv(
         return iterate(step, x, iterations=iterations, callback=callback, tol=tol)
 
 
-def default_weight(y: Tensor, data_term: DataTerm = DEFAULT_DATA_TERM, *, photons: float | None = None,
+def noise_photons(y: Tensor, photons: float | None = None, *, mu_max: float = MU_MAX) -> Tensor:
+    """``N0`` of each sinogram, shape (B,) float64: ``photons`` if given, else :func:`recon.physics.estimate_photons`."""
+    if photons is None:
+        return estimate_photons(y, mu_max=mu_max)
+    return torch.full((len(y),), check_number("photons", photons, above=0), dtype=torch.float64)
+
+
+def default_data_term(photons: Tensor, *, wls_below: float = WLS_BELOW_PHOTONS) -> DataTerm:
+    """``"wls"`` if the median of ``photons`` (``N0`` of each sinogram, shape (B,)) is below ``wls_below``, else ``"ls"``."""
+    return "wls" if float(photons.median()) < wls_below else "ls"
+
+
+def rule_weight(photons: Tensor, rule: tuple[float, float]) -> Tensor:
+    """``w4096 * (4096 / N0) ** exponent`` for ``rule = (w4096, exponent)``, per ``N0`` of ``photons`` (B,); float32."""
+    w4096, exponent = rule
+    return (w4096 * (LODOPAB_PHOTONS / photons) ** exponent).float()
+
+
+def default_weight(y: Tensor, data_term: DataTerm | None = None, *, photons: float | None = None,
                    mu_max: float = MU_MAX) -> Tensor:
-    """TV's default weight of each sinogram, from its noise level: :data:`WEIGHT_RULES`.
+    """TV's default weight of each sinogram, from its noise level by :data:`WEIGHT_RULES`.
 
     Parameters
     ----------
     y : Tensor, shape (B, C, A, D)
         Post-log sinograms on LoDoPaB-CT's scale.
-    data_term : {"ls", "wls"}
+    data_term : {"ls", "wls"}, optional
+        Default :func:`default_data_term` of the batch's noise level.
     photons : float, optional
         ``N0`` of every sinogram; default :func:`recon.physics.estimate_photons` of each.
     mu_max : float
@@ -202,12 +225,8 @@ def default_weight(y: Tensor, data_term: DataTerm = DEFAULT_DATA_TERM, *, photon
     Tensor, shape (B,), float32
         ``w4096 * (4096 / N0) ** exponent``.
     """
-    w4096, exponent = WEIGHT_RULES[data_term]
-    if photons is None:
-        n0 = estimate_photons(y, mu_max=mu_max)
-    else:
-        n0 = torch.full((len(y),), check_number("photons", photons, above=0), dtype=torch.float64)
-    return (w4096 * (LODOPAB_PHOTONS / n0) ** exponent).float()
+    n0 = noise_photons(y, photons, mu_max=mu_max)
+    return rule_weight(n0, WEIGHT_RULES[data_term or default_data_term(n0)])
 
 
 def _per_image(weight: float | Tensor, batch: int) -> Tensor:

@@ -8,9 +8,10 @@ import torch
 
 import recon
 from recon.algorithms import fbp, tv
-from recon.algorithms.tv import WEIGHT_RULES, default_weight, divergence, gradient
+from recon.algorithms.tv import WEIGHT_RULES, WLS_BELOW_PHOTONS, default_data_term, default_weight, divergence, gradient
 from recon.data.simulated import PhantomSource, Simulation, simulate_images
 from recon.metrics import psnr
+from recon.physics import estimate_photons
 
 
 #: Best ``ls`` weight on the 48x48 fixture (tests/algorithms/test_reconstructor.py): its sparse,
@@ -118,3 +119,11 @@ def test_bad_photons_are_refused(low_dose):
     A, _, y = low_dose
     with pytest.raises(ValueError, match="photons: expected a finite number > 0, got 0"):
         tv(y, A, photons=0.0, iterations=1)
+
+
+def test_the_default_data_term_follows_the_noise_level(low_dose):
+    A, _, y = low_dose
+    assert default_data_term(torch.tensor([WLS_BELOW_PHOTONS / 2] * 3)) == "wls"
+    assert default_data_term(torch.tensor([WLS_BELOW_PHOTONS * 2, 1.0, WLS_BELOW_PHOTONS * 2])) == "ls"  # the median
+    term = default_data_term(estimate_photons(y))
+    torch.testing.assert_close(tv(y, A, iterations=5), tv(y, A, iterations=5, data_term=term))
