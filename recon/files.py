@@ -156,8 +156,8 @@ def _create(folder: Path, what: str) -> list[Path]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        where = "a file" if folder.is_file() else "a file in its path"
-        raise NotADirectoryError(f"{what} {folder}: expected a folder, got {where}") from None
+        where = "a file" if folder.is_file() else "a path through a file"
+        raise NotADirectoryError(f"{folder}: expected {what}, got {where}") from None
     return missing
 
 
@@ -170,7 +170,7 @@ def _remove_if_empty(folders: list[Path]) -> None:
 
 
 @contextlib.contextmanager
-def output_folder(folder: str | os.PathLike, *, what: str = "output") -> Iterator[Path]:
+def output_folder(folder: str | os.PathLike, *, what: str = "an output folder") -> Iterator[Path]:
     """Use ``folder`` as this run's output: created, locked, cleaned of orphans; released on exit.
 
     Parameters
@@ -178,7 +178,7 @@ def output_folder(folder: str | os.PathLike, *, what: str = "output") -> Iterato
     folder : path-like
         The output folder; created with its parents if missing.
     what : str
-        How messages name it (the option, e.g. ``"--output"``).
+        What messages say was expected there, e.g. ``"an output folder"``.
 
     Yields
     ------

@@ -184,7 +184,7 @@ class Trainer:
         self.output_dir = Path(config.output_dir)
         self.log = None
         if context.is_main:
-            self._output.enter_context(output_folder(self.output_dir, what="output_dir"))
+            self._output.enter_context(output_folder(self.output_dir, what="a folder as output_dir"))
         state_path = self.output_dir / STATE_FILE
         if resume:
             self._restore(load_training_state(state_path), state_path)  # on the CPU, where the RNG states belong
