@@ -65,8 +65,15 @@ def _one_line(error: BaseException) -> str:
     return " ".join(message.split()) or type(error).__name__
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (the usage is one ``--help`` away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recon", description="Low-dose CT reconstruction toolkit.")
+    parser = _Parser(prog="recon", description="Low-dose CT reconstruction toolkit.")
     parser.add_argument("--debug", action="store_true",
                         help=f"show the traceback of any error (also: {DEBUG_VARIABLE}=1)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -90,15 +97,16 @@ def main(argv: list[str] | None = None) -> int:
     status 0 on success, 2 for a user error, 1 for any other error, 130 when
     interrupted (see the module's error policy).
     """
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, --version, or an argument error already reported in one line
+        return 0 if exit_.code is None else exit_.code if isinstance(exit_.code, int) else 2
     debug = args.debug or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
     try:
         return int(args._run(args) or 0)
-    except KeyboardInterrupt:
-        if debug:
-            raise
+    except KeyboardInterrupt:  # not an error: no traceback even with --debug
         print("recon: interrupted", file=sys.stderr)
         return 130
     except Exception as error:
@@ -108,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"recon {args.command}: error: {_one_line(error)}", file=sys.stderr)
             return 2
         print(f"recon {args.command}: internal error: {type(error).__name__}: {_one_line(error)} "
-              f"(run with recon --debug or {DEBUG_VARIABLE}=1 to see the traceback)", file=sys.stderr)
+              f"(rerun as recon --debug {args.command} ... or with {DEBUG_VARIABLE}=1 to see the traceback)", file=sys.stderr)
         return 1
 
 

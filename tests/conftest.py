@@ -37,3 +37,24 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def cli_error(capsys):
+    """``cli_error(argv, *texts, status=2)``: run ``recon.cli.main(argv)`` and assert it failed.
+
+    It must return ``status`` and print exactly one line on stderr, without a
+    traceback, holding every one of ``texts``; the line is returned.
+    """
+    from recon.cli import main
+
+    def run(argv, *texts: str, status: int = 2) -> str:
+        capsys.readouterr()
+        assert main([str(arg) for arg in argv]) == status
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "Traceback" not in error, error
+        for text in texts:
+            assert text in error, error
+        return error
+
+    return run
