@@ -217,3 +217,16 @@ def test_files_that_are_not_training_states_say_what_they_are(tmp_path, content,
     with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: .*{match}") as caught:
         load_training_state(path)
     assert caught.type is ValueError  # not UnsafeCheckpointError: nothing here could run code
+
+
+def test_a_shipped_name_wins_over_a_file_of_that_name_written_as_a_path_it_is_the_file(tmp_path, monkeypatch):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    monkeypatch.setattr(checkpoint, "WEIGHTS_DIR", weights)
+    model = build_model("lgd", geometry=GEOMETRY, **SMALL["lgd"])
+    save_model(model, weights / "lgd-tiny.safetensors")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lgd-tiny").write_bytes(b"not a checkpoint")
+    assert load_model("lgd-tiny").config == model.config
+    with pytest.raises(ValueError, match="lgd-tiny: not a readable recon checkpoint"):
+        load_model("./lgd-tiny")
