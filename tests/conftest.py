@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -58,3 +61,36 @@ def cli_error(capsys):
         return error
 
     return run
+
+
+#: A process holding the lock of the folder given as its argument until its stdin closes.
+_HOLDER = ("import sys; from recon.files import output_folder\n"
+           "with output_folder(sys.argv[1]):\n"
+           "    print('locked', flush=True); sys.stdin.read()\n")
+
+
+@pytest.fixture
+def holder():
+    """``holder(folder)``: another process holding ``folder``'s lock until the test ends; returns it."""
+    processes = []
+
+    def start(folder):
+        process = subprocess.Popen([sys.executable, "-c", _HOLDER, str(folder)], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, text=True)
+        processes.append(process)
+        assert process.stdout.readline() == "locked\n"
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.stdin.close()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def dead_pid() -> int:
+    """The id of a process that has exited."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid

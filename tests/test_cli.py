@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import errno
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -140,13 +138,6 @@ def test_user_errors_are_the_fixable_ones():
     assert not cli.is_user_error(KeyError("x")) and not cli.is_user_error(RuntimeError("x"))
 
 
-@pytest.fixture
-def dead_pid():
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
-
-
 def test_simulate_removes_the_temporary_files_of_a_killed_run(tmp_path, dead_pid, caplog):
     output = tmp_path / "out"
     output.mkdir()
@@ -157,16 +148,10 @@ def test_simulate_removes_the_temporary_files_of_a_killed_run(tmp_path, dead_pid
     assert f"removed 1 temporary file(s) of runs that were killed: {orphan.name}" in caplog.text
 
 
-def test_train_simulate_and_demo_refuse_an_output_folder_in_use(workspace, cli_error):
-    holder = subprocess.Popen([sys.executable, "-c", "import sys; from recon.files import output_folder\n"
-                               "with output_folder(sys.argv[1]):\n    print(flush=True); sys.stdin.read()",
-                               str(workspace / "out")], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    try:
-        holder.stdout.readline()
-        for argv in (["train", "--config", workspace / "good.yaml"], ["simulate", workspace / "out", *SIMULATE],
-                     ["demo", *DEMO, "--output", workspace / "out"]):
-            cli_error(argv, f"{workspace / 'out'}: expected an output folder no other run is using",
-                      f"in use by process {holder.pid}")
-        assert [p.name for p in (workspace / "out").iterdir()] == [".recon.lock"]
-    finally:
-        holder.communicate(b"")
+def test_train_simulate_and_demo_refuse_an_output_folder_in_use(workspace, cli_error, holder):
+    process = holder(workspace / "out")
+    for argv in (["train", "--config", workspace / "good.yaml"], ["simulate", workspace / "out", *SIMULATE],
+                 ["demo", *DEMO, "--output", workspace / "out"]):
+        cli_error(argv, f"{workspace / 'out'}: expected an output folder no other run is using",
+                  f"in use by process {process.pid}")
+    assert [p.name for p in (workspace / "out").iterdir()] == [".recon.lock"]

@@ -3,44 +3,14 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from recon.files import LOCK_FILE, FolderInUseError, atomic_path, output_folder, pid_alive, remove_orphans
 
-#: A process holding the lock of the folder given as its argument until its stdin closes.
-_HOLDER = ("import sys; from recon.files import output_folder\n"
-           "with output_folder(sys.argv[1]):\n"
-           "    print('locked', flush=True); sys.stdin.read()\n")
 
-
-@pytest.fixture
-def dead_pid():
-    """The id of a process that has exited."""
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    assert not pid_alive(process.pid)
-    return process.pid
-
-
-@pytest.fixture
-def holder():
-    """``holder(folder)``: another process holding ``folder``'s lock until the test ends; returns it."""
-    processes = []
-
-    def start(folder):
-        process = subprocess.Popen([sys.executable, "-c", _HOLDER, str(folder)], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, text=True)
-        processes.append(process)
-        assert process.stdout.readline() == "locked\n"
-        return process
-
-    yield start
-    for process in processes:
-        process.stdin.close()
-        process.wait(timeout=30)
+def test_pid_alive(dead_pid):
+    assert pid_alive(os.getpid()) and not pid_alive(dead_pid) and not pid_alive(0)
 
 
 def test_atomic_path_renames_on_success_and_removes_on_failure(tmp_path):

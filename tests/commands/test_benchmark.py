@@ -169,19 +169,13 @@ def test_a_checkpoint_without_its_config_is_one_line(tmp_path, cli_error):
     assert not (tmp_path / "out").exists()
 
 
-def test_an_output_folder_in_use_by_another_run_is_refused(tmp_path, cli_error):
-    import subprocess
-
-    holder = subprocess.Popen([sys.executable, "-c", "import sys; from recon.files import output_folder\n"
-                               "with output_folder(sys.argv[1]):\n    print(flush=True); sys.stdin.read()",
-                               str(tmp_path / "out")], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    try:
-        holder.stdout.readline()
-        cli_error(["benchmark", "--output", tmp_path / "out", *TINY, "--methods", "fbp"],
-                  f"{tmp_path / 'out'}: expected an output folder no other run is using",
-                  f"in use by process {holder.pid}")
-        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".recon.lock"]  # nothing computed
-    finally:
-        holder.communicate(b"")
+def test_an_output_folder_in_use_by_another_run_is_refused(tmp_path, cli_error, holder):
+    process = holder(tmp_path / "out")
+    cli_error(["benchmark", "--output", tmp_path / "out", *TINY, "--methods", "fbp"],
+              f"{tmp_path / 'out'}: expected an output folder no other run is using",
+              f"in use by process {process.pid}")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".recon.lock"]  # nothing computed
+    process.stdin.close()
+    process.wait(timeout=30)
     assert benchmark(tmp_path / "out", *TINY, "--methods", "fbp") == 0
     assert not (tmp_path / "out" / ".recon.lock").exists()
