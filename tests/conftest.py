@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -37,3 +40,57 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def cli_error(capsys):
+    """``cli_error(argv, *texts, status=2)``: run ``recon.cli.main(argv)`` and assert it failed.
+
+    It must return ``status`` and print exactly one line on stderr, without a
+    traceback, holding every one of ``texts``; the line is returned.
+    """
+    from recon.cli import main
+
+    def run(argv, *texts: str, status: int = 2) -> str:
+        capsys.readouterr()
+        assert main([str(arg) for arg in argv]) == status
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "Traceback" not in error, error
+        for text in texts:
+            assert text in error, error
+        return error
+
+    return run
+
+
+#: A process holding the lock of the folder given as its argument until its stdin closes.
+_HOLDER = ("import sys; from recon.files import output_folder\n"
+           "with output_folder(sys.argv[1]):\n"
+           "    print('locked', flush=True); sys.stdin.read()\n")
+
+
+@pytest.fixture
+def holder():
+    """``holder(folder)``: another process holding ``folder``'s lock until the test ends; returns it."""
+    processes = []
+
+    def start(folder):
+        process = subprocess.Popen([sys.executable, "-c", _HOLDER, str(folder)], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, text=True)
+        processes.append(process)
+        assert process.stdout.readline() == "locked\n"
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.stdin.close()
+        process.wait(timeout=30)
+
+
+@pytest.fixture
+def dead_pid() -> int:
+    """The id of a process that has exited."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid

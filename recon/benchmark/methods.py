@@ -49,6 +49,8 @@ ODL_FBP = "odl-fbp"
 _ODL_FBP_DEFAULTS = {"filter": "hann", "frequency_scaling": 0.641}
 #: Spec name of DeepInverse's ``Tomography`` FBP peer row.
 DEEPINV_FBP = "deepinv-fbp"
+#: Names that are methods, whatever files the working directory holds.
+_NAMES = (*METHODS, ODL_FBP, DEEPINV_FBP)
 
 
 @dataclass(frozen=True)
@@ -253,8 +255,19 @@ def _deepinv_fbp(geometry: Geometry, params: dict[str, Any]) -> Callable[[Tensor
 
 
 def is_checkpoint(spec: str) -> bool:
-    """Whether a spec names a learned model (a checkpoint file or shipped weights), not a classical method or a peer."""
-    return Path(spec).is_file() or parse_spec(spec)[0] not in (*METHODS, ODL_FBP, DEEPINV_FBP)
+    """Whether a spec names a learned model (a checkpoint file or shipped weights), not a classical method or a peer.
+
+    A method name wins over a file of that name in the working directory
+    (``fbp`` is FBP even after ``touch fbp``); a file is named as a path
+    (``./fbp``, ``runs/best.safetensors``) or by a name no method has.
+    """
+    from recon.training.checkpoint import looks_like_path
+
+    if looks_like_path(spec):
+        return True
+    if Path(spec).is_file():  # a file name may hold ',' or ':'
+        return spec.partition(":")[0].strip() not in _NAMES
+    return parse_spec(spec)[0] not in _NAMES
 
 
 def checkpoint_file(spec: str) -> Path:

@@ -13,6 +13,7 @@ from recon.benchmark.files import file_slug
 from recon.benchmark.methods import CpuBackend, Method, build_methods
 from recon.benchmark.report import markdown_summary, write_reports
 from recon.benchmark.runner import MethodResult, RunConfig, run_benchmark
+from recon.files import output_folder
 
 __all__ = ["BenchmarkOutcome", "benchmark"]
 
@@ -58,20 +59,26 @@ def benchmark(levels: Sequence[BenchmarkData], methods: Sequence[str | Method], 
     ValueError
         Unknown or repeated methods, a checkpoint of another geometry, no data (before
         anything is written).
+    NotADirectoryError
+        ``config.output`` is a file.
+    recon.files.FolderInUseError
+        Another recon process is writing to ``config.output`` (see
+        :func:`recon.files.output_folder`).
     """
     if not levels:
         raise ValueError("data: expected at least one dataset, got none")  # before building methods
     specs = [method for method in methods if not isinstance(method, Method)]
     built = iter(build_methods(specs, levels[0].geometry, cpu_backend=cpu_backend) if specs else [])
     resolved = [method if isinstance(method, Method) else next(built) for method in methods]
-    results = run_benchmark(levels, resolved, config)
-    custom_roi = config.roi is not None
-    files = write_reports(results, config.output, metadata={**(metadata or {}), "roi": config.roi_key()},
-                          custom_roi=custom_roi, batch_size=config.batch_size)
-    for level in dict.fromkeys(result.data for result in results):
-        name = "examples.png" if len(levels) == 1 else f"examples_{file_slug(level.name)}.png"
-        figure = example_figure([r for r in results if r.data is level], config.output / name)
-        if figure is not None:
-            files[f"figure:{level.name}"] = figure
+    with output_folder(config.output):
+        results = run_benchmark(levels, resolved, config)
+        custom_roi = config.roi is not None
+        files = write_reports(results, config.output, metadata={**(metadata or {}), "roi": config.roi_key()},
+                              custom_roi=custom_roi, batch_size=config.batch_size)
+        for level in dict.fromkeys(result.data for result in results):
+            name = "examples.png" if len(levels) == 1 else f"examples_{file_slug(level.name)}.png"
+            figure = example_figure([r for r in results if r.data is level], config.output / name)
+            if figure is not None:
+                files[f"figure:{level.name}"] = figure
     table = markdown_summary(results, custom_roi=custom_roi, batch_size=config.batch_size)
     return BenchmarkOutcome(results=results, files=files, table=table)

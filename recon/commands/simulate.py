@@ -21,6 +21,7 @@ from recon.cli import UsageError
 from recon.data.hdf5 import PairedWriter
 from recon.data.families import PHANTOMS
 from recon.data.simulated import PhantomSource, Simulation, simulate_into
+from recon.files import output_folder
 from recon.geometry import Geometry
 from recon.physics import LODOPAB_FINE_FACTOR, LODOPAB_PHOTONS
 
@@ -155,9 +156,8 @@ def run(args: argparse.Namespace) -> int:
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not args.overwrite:
         raise FileExistsError(f"{', '.join(existing)} exist(s); pass --overwrite to replace")
-    args.output.mkdir(parents=True, exist_ok=True)
     compression = None if args.compression == "none" else args.compression
-    with contextlib.ExitStack() as stack, \
+    with output_folder(args.output), contextlib.ExitStack() as stack, \
             tqdm(total=total, unit="sample", disable=args.quiet, file=sys.stderr) as bar:
         offset = 0
         for stream, split in enumerate(SPLITS):

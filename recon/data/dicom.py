@@ -123,10 +123,9 @@ def read_hu(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, float]]:
             if path.is_file():
                 raise ValueError(f"{file}: not a readable DICOM file: {error}") from None
             continue
-        position = dataset.get("ImagePositionPatient")
-        key = (float(position[2]) if position is not None and len(position) == 3 else None,
-               int(dataset.get("InstanceNumber") or 0), file.name)
-        slices.append((key, _slice_hu(dataset, file), dataset.get("PixelSpacing")))
+        except Exception as error:  # pydicom raises many kinds for a damaged file
+            raise ValueError(f"{file}: not a readable DICOM file: {type(error).__name__}: {error}") from None
+        slices.append(_slice(dataset, file))
     if not slices:
         raise ValueError(f"{path}: no DICOM files among its {len(_dicom_files(path))} files")
     if all(key[0] is not None for key, _, _ in slices):
@@ -137,10 +136,24 @@ def read_hu(path: str | os.PathLike) -> tuple[np.ndarray, tuple[float, float]]:
     if len(shapes) > 1:
         raise ValueError(f"{path}: slices of different sizes {sorted(shapes)}")
     hu = np.concatenate([h for _, h, _ in slices])
-    spacing = slices[0][2]
-    # PixelSpacing is (between rows, between columns) in mm: y then x
-    pixel = (float(spacing[1]) / 1000, float(spacing[0]) / 1000) if spacing else (np.nan, np.nan)
-    return np.ascontiguousarray(hu[:, ::-1, :].transpose(0, 2, 1)), pixel
+    return np.ascontiguousarray(hu[:, ::-1, :].transpose(0, 2, 1)), slices[0][2]
+
+
+def _slice(dataset, file: Path) -> tuple[tuple, np.ndarray, tuple[float, float]]:
+    """``(sort key, HU frames, pixel size in metres along x and y)`` of one DICOM dataset read from ``file``."""
+    try:
+        position = dataset.get("ImagePositionPatient")
+        key = (float(position[2]) if position is not None and len(position) == 3 else None,
+               int(dataset.get("InstanceNumber") or 0), file.name)
+        hu = _slice_hu(dataset, file)
+        spacing = dataset.get("PixelSpacing")
+        # PixelSpacing is (between rows, between columns) in mm: y then x
+        pixel = (float(spacing[1]) / 1000, float(spacing[0]) / 1000) if spacing else (np.nan, np.nan)
+    except Exception as error:  # pydicom parses elements lazily: a damaged one fails here, in many ways
+        if isinstance(error, ValueError) and str(file) in str(error):
+            raise  # recon's own message about this file
+        raise ValueError(f"{file}: a damaged DICOM element: {type(error).__name__}: {error}") from None
+    return key, hu, pixel
 
 
 def _centre_crop(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

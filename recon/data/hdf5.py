@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +41,8 @@ __all__ = [
     "Compression",
     "create_sample_dataset",
     "open_hdf5",
+    "read_hdf5",
+    "HDF5_ERRORS",
     "PairedWriter",
     "write_paired",
     "PairedFileInfo",
@@ -95,6 +97,30 @@ def open_hdf5(path: str | os.PathLike) -> h5py.File:
         return h5py.File(path, "r")
     except OSError as error:
         raise ValueError(f"{path}: not a readable HDF5 file (truncated or corrupt?): {error}") from None
+
+
+#: What h5py raises on reading a damaged file's metadata or data.
+HDF5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError)
+
+
+@contextlib.contextmanager
+def read_hdf5(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """:func:`open_hdf5` as a context in which h5py's errors on a damaged file become ``ValueError``.
+
+    Raises
+    ------
+    ValueError
+        Not an HDF5 file, or one whose metadata or data h5py cannot read
+        (:data:`HDF5_ERRORS` that do not name the file already); the
+        message names the file.
+    """
+    with open_hdf5(path) as h5:
+        try:
+            yield h5
+        except HDF5_ERRORS as error:
+            if str(path) in str(error):  # recon's own message about this file
+                raise
+            raise ValueError(f"{path}: not a readable HDF5 file (damaged?): {' '.join(str(error).split())}") from None
 
 
 class PairedWriter:
@@ -308,7 +334,7 @@ def inspect_paired(path: str | os.PathLike) -> PairedFileInfo:
         string per sample; the message names the file.
     """
     path = Path(path)
-    with open_hdf5(path) as h5:
+    with read_hdf5(path) as h5:
         try:
             geometry = Geometry.from_dict(_json_attribute(h5, path, "geometry"))
         except (TypeError, ValueError) as error:

@@ -22,7 +22,7 @@ import numpy as np
 
 from recon.checks import check_finite
 from recon.data.datasets import InputTransform, PairedData, angle_step
-from recon.data.hdf5 import Compression, create_sample_dataset, open_hdf5
+from recon.data.hdf5 import Compression, create_sample_dataset, read_hdf5
 from recon.files import atomic_path
 from recon.geometry import Geometry
 
@@ -71,7 +71,7 @@ def _file_numbers(root: Path, part: str) -> list[int]:
 
 
 def _data_shape(path: Path) -> tuple[int, ...]:
-    with open_hdf5(path) as h5:
+    with read_hdf5(path) as h5:
         if "data" not in h5:
             raise ValueError(f"{path}: missing dataset 'data' (found {sorted(h5)})")
         data = h5["data"]

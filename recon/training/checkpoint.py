@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import pickletools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ __all__ = [
     "load_model",
     "read_metadata",
     "resolve_checkpoint",
+    "looks_like_path",
     "shipped_models",
     "save_training_state",
     "load_training_state",
@@ -108,22 +110,34 @@ def shipped_models() -> list[str]:
     return sorted(path.name[: -len(SUFFIX)] for path in WEIGHTS_DIR.glob(f"*{SUFFIX}"))
 
 
+def looks_like_path(spec: str) -> bool:
+    """Whether ``spec`` is explicitly a file path: it holds a folder separator or ends in ``.safetensors``."""
+    return os.sep in spec or "/" in spec or spec.endswith(SUFFIX)
+
+
+def _is_shipped_name(name: str) -> bool:
+    return bool(name) and not looks_like_path(name) and (WEIGHTS_DIR / f"{name}{SUFFIX}").is_file()
+
+
 def resolve_checkpoint(path_or_name: str | os.PathLike) -> Path:
-    """The file of a checkpoint path or of a shipped model name such as ``"lpd-small"``."""
+    """The file of a checkpoint path or of a shipped model name such as ``"lpd-small"``.
+
+    A shipped name wins over a file of the same name in the working
+    directory; write such a file as a path (``./lpd-small``) to load it.
+    """
     if not str(path_or_name).strip():  # Path("") is the current folder
         raise ValueError(f"checkpoint: expected a path to a {SUFFIX} file or a shipped model name, "
                          f"got {str(path_or_name)!r}")
     path = Path(path_or_name)
+    if _is_shipped_name(str(path_or_name)):
+        return WEIGHTS_DIR / f"{path_or_name}{SUFFIX}"
     if path.exists():
         if path.is_dir():
             raise IsADirectoryError(f"{path}: expected a checkpoint file, got a folder")
         return path
     name = str(path_or_name)
-    if os.sep in name or "/" in name or name.endswith(SUFFIX):
+    if looks_like_path(name):
         raise FileNotFoundError(f"{path}: no such checkpoint file")
-    shipped = WEIGHTS_DIR / f"{name}{SUFFIX}"
-    if shipped.is_file():
-        return shipped
     available = shipped_models()
     holds = f"it holds {available}" if available else "none are installed yet"
     raise FileNotFoundError(
@@ -137,7 +151,7 @@ def _refuse_unsafe(path: Path) -> None:
         head = file.read(9)
     if head[8:9] == b"{":  # safetensors: an 8-byte header length, then the JSON header
         return
-    if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04":
+    if (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")) or head[:4] == b"PK\x03\x04":
         raise UnsafeCheckpointError(
             f"{path}: this is a pickle or torch.save file, which could run code when loaded; "
             "recon reads model checkpoints only in its safetensors format and refuses to unpickle it"
@@ -159,10 +173,17 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         metadata = json.loads(header[_METADATA_KEY])
     except (KeyError, ValueError):
         raise ValueError(f"{path}: a safetensors file without recon's metadata, not a recon checkpoint") from None
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path}: expected recon's metadata as a JSON object, got {type(metadata).__name__}")
     if metadata.get("format") != FORMAT or metadata.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"{path}: expected format {FORMAT!r} version {FORMAT_VERSION}, got "
             f"{metadata.get('format')!r} version {metadata.get('format_version')!r}"
+        )
+    if not isinstance(metadata.get("model"), str) or not isinstance(metadata.get("config"), dict):
+        raise ValueError(
+            f"{path}: expected recon's metadata with a model name and its config, got model "
+            f"{metadata.get('model')!r} and config {type(metadata.get('config')).__name__}"
         )
     return tensors, metadata
 
@@ -210,7 +231,11 @@ def load_model(path_or_name: str | os.PathLike, *, cpu_backend: CpuBackend | Non
     config = dict(metadata["config"])
     if cpu_backend is not None:
         config["cpu_backend"] = cpu_backend
-    model = build_model(metadata["model"], **config)
+    try:
+        model = build_model(metadata["model"], **config)
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(f"{path}: expected a model config recon can build, got one for {metadata['model']!r} "
+                         f"that fails: {error}") from None
     try:
         model.load_state_dict(tensors)
     except RuntimeError as error:
@@ -227,17 +252,57 @@ def save_training_state(state: Mapping[str, Any], path: str | os.PathLike) -> Pa
 
 
 def load_training_state(path: str | os.PathLike, *, map_location: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read :func:`save_training_state`'s file without unpickling arbitrary objects."""
+    """Read :func:`save_training_state`'s file without unpickling arbitrary objects.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    UnsafeCheckpointError
+        A pickle of objects other than tensors and plain values (it could run
+        code; it is not unpickled).
+    ValueError
+        Anything else that is not a training state: not a torch file at all,
+        a damaged or truncated one, or one that holds no mapping of entries.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no training state to resume from")
+    with open(path, "rb") as file:
+        head = file.read(4)
+    if head[:4] != b"PK\x03\x04" and head[:1] != b"\x80":
+        got = "an empty file" if not head else f"a file that is not a torch file (it starts with {head!r})"
+        raise ValueError(f"{path}: expected a training state written by recon (a torch.save file), got {got}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        culprit = [line.strip() for line in str(error).splitlines() if line.strip().startswith("Unsupported")]
-        raise UnsafeCheckpointError(
-            f"{path}: refused, it holds objects other than tensors and plain values, and unpickling "
-            f"them could run code ({culprit[0] if culprit else 'not a plain training state'})"
-        ) from None
+        reason = [line.strip() for line in str(error).splitlines() if "nsupported" in line]
+        imports = _pickle_imports(path) if head[:1] == b"\x80" else None
+        if (reason and "GLOBAL" in reason[0]) or imports:
+            raise UnsafeCheckpointError(
+                f"{path}: refused, it holds objects other than tensors and plain values, and unpickling "
+                f"them could run code ({reason[0] if reason and 'GLOBAL' in reason[0] else ', '.join(imports)})"
+            ) from None
+        raise ValueError(f"{path}: expected a training state written by recon, got a damaged torch file "
+                         f"({reason[0] if reason else 'not a valid pickle'})") from None
     except Exception as error:  # torch raises many kinds for foreign or truncated files
-        raise ValueError(f"{path}: not a readable training state: {error}") from None
+        reason = " ".join(str(error).split()[:30]) or type(error).__name__
+        raise ValueError(f"{path}: expected a training state written by recon, got a damaged or truncated "
+                         f"torch file ({reason})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a training state (a mapping of entries), got {type(state).__name__}")
+    return state
+
+
+def _pickle_imports(path: Path) -> list[str] | None:
+    """The imports of a whole, valid pickle file (``GLOBAL`` and object opcodes), or None if not a valid pickle."""
+    imports = []
+    try:
+        for opcode, argument, _ in pickletools.genops(path.read_bytes()):
+            if opcode.name in ("GLOBAL", "INST"):
+                imports.append(f"GLOBAL {argument}")
+            elif opcode.name in ("STACK_GLOBAL", "OBJ", "NEWOBJ", "NEWOBJ_EX", "REDUCE"):
+                imports.append(opcode.name)
+    except Exception:  # noqa: BLE001 - any failure means: not a valid pickle
+        return None
+    return sorted(set(imports)) or None

@@ -278,9 +278,15 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path.resolve() in chain:
         raise ValueError(f"{path}: inherits from itself through {[str(p) for p in chain]}")
     try:
-        data = read_yaml_text(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML: {error}") from None
+        data = read_yaml_text(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: expected a YAML config in UTF-8 text, got a byte {error.object[error.start]:#04x} "
+                         f"that is not UTF-8 at offset {error.start}") from None
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as error:  # bad dates, deep nesting too
+        raise ValueError(f"{path}: not valid YAML: {' '.join(str(error).split()) or type(error).__name__}") from None
+    if data is None:
+        raise ValueError(f"{path}: expected a YAML mapping of config keys (model, data, epochs ...), "
+                         "got an empty file")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
     parent = data.pop("inherit", None)
@@ -290,8 +296,21 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 
 def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> TrainingConfig:
-    """Read a YAML protocol file (and what it inherits) and apply ``key=value`` overrides."""
-    return TrainingConfig.from_dict(apply_overrides(_read_yaml(Path(path)), overrides))
+    """Read a YAML protocol file (and what it inherits) and apply ``key=value`` overrides.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file (or inherited file).
+    ValueError
+        Not UTF-8, not YAML, empty, not a mapping, or entries a config cannot
+        have; the message starts with the file's name.
+    """
+    data = apply_overrides(_read_yaml(Path(path)), overrides)
+    try:
+        return TrainingConfig.from_dict(data)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{path}: {error}") from None
 
 
 def build_geometry(description: dict[str, Any]) -> Geometry:

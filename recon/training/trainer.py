@@ -26,6 +26,7 @@ as they were.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import time
@@ -39,6 +40,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Sampler, Subset
 from torch.utils.data.distributed import DistributedSampler
 
+from recon.files import output_folder
 from recon.models import build_model
 from recon.training.checkpoint import load_training_state, save_model, save_training_state
 from recon.training.config import TrainingConfig
@@ -55,6 +57,10 @@ LAST_FILE = "last.safetensors"
 BEST_FILE = "best.safetensors"
 #: Config keys that may change when resuming (they do not affect the results).
 _RESUMABLE_CHANGES = ("progress", "num_workers", "device", "output_dir", "state_every")
+#: Entries of a training state and their types.
+_STATE_ENTRIES = {"config": dict, "model": dict, "optimizer": dict, "scheduler": dict, "scaler": dict, "rng": dict,
+                  "epoch": int, "step": int, "best_psnr": (int, float), "epoch_loss": (int, float),
+                  "epoch_rng": dict}
 
 
 class _SkippingSampler(Sampler[int]):
@@ -112,6 +118,15 @@ class Trainer:
         Continue from ``output_dir/state.pt`` (which must exist). Without it,
         an ``output_dir`` holding a training state is an error, never overwritten.
 
+    Raises
+    ------
+    ValueError
+        A training state that is not one of this run (missing entries,
+        another config, weights of another shape).
+    recon.files.FolderInUseError
+        Another recon process is using ``output_dir`` (locked from here until
+        :meth:`close`, by rank 0).
+
     Examples
     --------
     >>> config = load_config("experiments/lpd_small.yaml", ["epochs=1"])  # doctest: +SKIP
@@ -121,9 +136,11 @@ class Trainer:
     def __init__(self, config: TrainingConfig, *, resume: bool = False) -> None:
         self.config = config
         self.context = context = setup_distributed(config.device)
+        self._output = contextlib.ExitStack()  # the lock of output_dir, held by rank 0 until close()
         try:
             self._build(resume)
-        except BaseException:
+        except BaseException as error:
+            self._output.__exit__(type(error), error, error.__traceback__)
             teardown_distributed(context)
             raise
 
@@ -165,16 +182,17 @@ class Trainer:
         self.epoch_loss = 0.0  # sum of this epoch's step losses so far
         self.epoch_rng = rng_state()  # the generators when this epoch began
         self.output_dir = Path(config.output_dir)
+        self.log = None
+        if context.is_main:
+            self._output.enter_context(output_folder(self.output_dir, what="a folder as output_dir"))
         state_path = self.output_dir / STATE_FILE
         if resume:
-            self._restore(load_training_state(state_path))  # on the CPU, where the RNG states belong
+            self._restore(load_training_state(state_path), state_path)  # on the CPU, where the RNG states belong
         elif state_path.exists():
             raise FileExistsError(f"{self.output_dir}: holds a training run; resume it (--resume) "
                                   "or choose another output_dir")
         self._since = time.perf_counter()  # start of the time a validation row reports
-        self.log = None
         if context.is_main:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
             self.log = MetricsLog(self.output_dir, resume_step=self.step if resume else None)
 
     def _state(self) -> dict[str, Any]:
@@ -192,17 +210,32 @@ class Trainer:
             "epoch_rng": self.epoch_rng,
         }
 
-    def _restore(self, state: dict[str, Any]) -> None:
+    def _restore(self, state: dict[str, Any], path: Path) -> None:
+        """Continue from ``state``, read from ``path``; ``ValueError`` naming ``path`` if it is not this run's."""
+        missing = [key for key in _STATE_ENTRIES if key not in state]
+        if missing:
+            raise ValueError(f"{path}: expected a recon training state with the entries {list(_STATE_ENTRIES)}, "
+                             f"got one without {missing}")
+        wrong = [f"{key} ({type(state[key]).__name__})" for key, kind in _STATE_ENTRIES.items()
+                 if not isinstance(state[key], kind)]
+        if wrong:
+            raise ValueError(f"{path}: expected a recon training state, got entries of the wrong type: "
+                             f"{', '.join(wrong)}")
         saved, current = dict(state["config"]), self.config.to_dict()
         changed = sorted(key for key in current
                          if key not in _RESUMABLE_CHANGES and saved.get(key) != current[key])
         if changed:
             raise ValueError(f"{self.output_dir}: cannot resume with a different config; changed: {changed}")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"])
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+            set_rng_state(state["rng"])
+        except (RuntimeError, ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
+            raise ValueError(f"{path}: expected the training state of this {self.config.model} run, got one that "
+                             f"does not fit it: {type(error).__name__}: {' '.join(str(error).split())[:300]}"
+                             ) from None
         self.epoch, self.step, self.best_psnr = state["epoch"], state["step"], state["best_psnr"]
         self.epoch_loss, self.epoch_rng = state["epoch_loss"], state["epoch_rng"]
 
@@ -336,6 +369,7 @@ class Trainer:
         if self.log is not None:
             self.log.close()
             self.log = None
+        self._output.close()
         teardown_distributed(self.context)
 
 

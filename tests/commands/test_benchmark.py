@@ -136,3 +136,46 @@ def test_deepinv_fbp_without_deepinv_exits_2_and_is_not_a_default(tmp_path, caps
     assert not (tmp_path / "out").exists()
     assert benchmark(tmp_path / "out", *TINY, "--examples", "0") == 0
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["methods"] == ["fbp", "tv", "odl-fbp"]
+
+
+def test_a_file_named_like_a_method_does_not_hide_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fbp").touch()
+    assert benchmark(tmp_path / "out", *TINY, "--methods", "fbp", "--examples", "0") == 0
+    assert "| fbp |" in capsys.readouterr().out
+    # written as a path, the file is read as a checkpoint
+    assert benchmark(tmp_path / "out2", *TINY, "--methods", "./fbp") == 2
+    assert "error: fbp: not a readable recon checkpoint" in capsys.readouterr().err
+
+
+def test_a_checkpoint_without_its_config_is_one_line(tmp_path, cli_error):
+    import json
+
+    import recon
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from recon.models import build_model
+    from recon.training.checkpoint import save_model
+
+    geometry = recon.Geometry.parallel(image_size=13, num_angles=7, num_detectors=19)
+    path = save_model(build_model("dncnn", geometry=geometry, depth=2, channels=2), tmp_path / "m.safetensors")
+    with safe_open(path, framework="pt") as file:
+        metadata = json.loads(file.metadata()["recon"])
+    del metadata["config"]
+    save_file(load_file(path), path, metadata={"recon": json.dumps(metadata)})
+    cli_error(["benchmark", "--output", tmp_path / "out", *TINY, "--methods", path],
+              f"{path}: expected recon's metadata with a model name and its config")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_folder_in_use_by_another_run_is_refused(tmp_path, cli_error, holder):
+    process = holder(tmp_path / "out")
+    cli_error(["benchmark", "--output", tmp_path / "out", *TINY, "--methods", "fbp"],
+              f"{tmp_path / 'out'}: expected an output folder no other run is using",
+              f"in use by process {process.pid}")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [".recon.lock"]  # nothing computed
+    process.stdin.close()
+    process.wait(timeout=30)
+    assert benchmark(tmp_path / "out", *TINY, "--methods", "fbp") == 0
+    assert not (tmp_path / "out" / ".recon.lock").exists()

@@ -51,3 +51,32 @@ def test_divergence_is_one_line_and_status_1(protocol, tmp_path, capsys, monkeyp
     assert status == 1
     error = capsys.readouterr().err
     assert error.startswith("recon train: training stopped: the loss became nan") and error.count("\n") == 1
+
+
+@pytest.mark.parametrize("state, message", [
+    ({}, "expected a recon training state with the entries ['config', 'model',"),
+    ("tensor", "expected a training state (a mapping of entries), got Tensor"),
+    ("list", "expected a training state (a mapping of entries), got list"),
+    ("wrong shape", "expected the training state of this dncnn run, got one that does not fit it: RuntimeError"),
+    ("no rng", "expected a recon training state, got entries of the wrong type: rng (int)"),
+])
+def test_resume_from_a_state_that_is_not_this_run_is_one_line(protocol, tmp_path, cli_error, state, message):
+    import torch
+
+    train = ["train", "--config", protocol, "--set", f"output_dir={tmp_path / 'out'}", "--set", "epochs=1"]
+    state_path = tmp_path / "out" / "state.pt"
+    if isinstance(state, dict):
+        (tmp_path / "out").mkdir()
+        torch.save(state, state_path)
+    elif state in ("tensor", "list"):
+        (tmp_path / "out").mkdir()
+        torch.save(torch.zeros(3) if state == "tensor" else [1, 2], state_path)
+    else:
+        assert command.run(parse([str(arg) for arg in train[1:]])) == 0
+        saved = torch.load(state_path, weights_only=True)
+        if state == "wrong shape":
+            saved["model"] = {key: value[..., :1] if value.dim() else value for key, value in saved["model"].items()}
+        else:
+            saved["rng"] = 0
+        torch.save(saved, state_path)
+    cli_error([*train, "--resume"], f"{state_path}: {message}")

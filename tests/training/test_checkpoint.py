@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import re
 
 import numpy as np
 import pytest
@@ -159,3 +160,73 @@ def test_a_checkpoint_gets_the_permissions_of_any_new_file(tmp_path):
     ordinary.touch()
     path = save_model(build_model("dncnn", geometry=GEOMETRY, **SMALL["dncnn"]), tmp_path / "m.safetensors")
     assert path.stat().st_mode & 0o777 == ordinary.stat().st_mode & 0o777
+
+
+def _rewrite_metadata(path, change):
+    """Rewrite a checkpoint's recon metadata through ``change(metadata)``, weights unchanged."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(path, framework="pt") as file:
+        metadata = json.loads(file.metadata()["recon"])
+    save_file(load_file(path), path, metadata={"recon": json.dumps(change(metadata))})
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda m: {k: v for k, v in m.items() if k != "config"}, "expected recon's metadata with a model name and "
+                                                                 "its config, got model 'dncnn' and config NoneType"),
+    (lambda m: {**m, "model": 3}, "expected recon's metadata with a model name and its config, got model 3"),
+    (lambda m: {**m, "config": {**m["config"], "bogus": 1}}, "expected a model config recon can build"),
+])
+def test_checkpoint_metadata_without_what_rebuilds_the_model(tmp_path, change, match):
+    path = save_model(build_model("dncnn", geometry=GEOMETRY, **SMALL["dncnn"]), tmp_path / "m.safetensors")
+    _rewrite_metadata(path, change)
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: {match}"):
+        load_model(path)
+
+
+def test_bytes_that_look_like_a_pickle_only_by_their_first_byte_are_not_called_unsafe(tmp_path):
+    path = tmp_path / "m.safetensors"
+    path.write_bytes(b"\x80\xff" + bytes(30))
+    with pytest.raises(ValueError, match="not a readable recon checkpoint") as caught:
+        load_model(path)
+    assert caught.type is ValueError
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"", "expected a training state written by recon .a torch.save file., got an empty file"),
+    (b"GIF89a" + bytes(40), r"got a file that is not a torch file \(it starts with b'GIF8'\)"),
+    (b"\x80\x04" + bytes(range(100, 160)), r"got a damaged torch file \(Unsupported operand"),
+    ("list", "expected a training state .a mapping of entries., got list"),
+    ("tensor", "expected a training state .a mapping of entries., got Tensor"),
+    ("truncated", "got a damaged or truncated torch file"),
+])
+def test_files_that_are_not_training_states_say_what_they_are(tmp_path, content, match):
+    path = tmp_path / "state.pt"
+    if content == "list":
+        torch.save([1, 2], path)
+    elif content == "tensor":
+        torch.save(torch.zeros(3), path)
+    elif content == "truncated":
+        torch.save({"step": torch.arange(1000)}, path)
+        path.write_bytes(path.read_bytes()[:900])
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"^{re.escape(str(path))}: .*{match}") as caught:
+        load_training_state(path)
+    assert caught.type is ValueError  # not UnsafeCheckpointError: nothing here could run code
+
+
+def test_a_shipped_name_wins_over_a_file_of_that_name_written_as_a_path_it_is_the_file(tmp_path, monkeypatch):
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    monkeypatch.setattr(checkpoint, "WEIGHTS_DIR", weights)
+    model = build_model("lgd", geometry=GEOMETRY, **SMALL["lgd"])
+    save_model(model, weights / "lgd-tiny.safetensors")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lgd-tiny").write_bytes(b"not a checkpoint")
+    assert load_model("lgd-tiny").config == model.config
+    with pytest.raises(ValueError, match="lgd-tiny: not a readable recon checkpoint"):
+        load_model("./lgd-tiny")
