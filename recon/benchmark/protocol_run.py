@@ -25,6 +25,7 @@ doses, else in ``output`` itself): the benchmark's ``results.csv``,
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,25 +148,45 @@ def check_target(target: Target, method: MethodResult, rival: MethodResult, sett
             "psnr_margin": target.psnr_margin, "ssim_higher": target.ssim_higher, **comparison, "met": met}
 
 
+def _earlier_searches(path: Path, setting: dict[str, Any]) -> dict[str, TvSearch] | None:
+    """The TV searches saved at ``path`` by a run with the same ``setting`` (grid, iterations, dose, images), or None.
+
+    TV's searches are most of a protocol's time; a run that was stopped after
+    them (or is repeated for new models) does not search again. Delete the
+    file after changing TV itself.
+    """
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    if {key: saved.get(key) for key in setting} != json.loads(json.dumps(setting)):
+        return None
+    return {key: TvSearch(**saved[key]) for key in ("validation", "oracle")}
+
+
 def _run_dose(protocol: Protocol, photons: float, folder: Path, learned: list[Method], classical: list[Method],
               operator: RayTransform, progress: bool) -> DoseOutcome:
     def say(text: str) -> None:
         if progress:
             print(f"{protocol.name}, {photons:g} photons: {text}", file=sys.stderr)
 
-    say("searching TV's grid on the validation images")
     validation_y, validation_x, _ = _simulated(protocol.validation, operator, photons)
-    validated = search_tv(protocol.tv_grid, operator, validation_y, validation_x)
-    say("searching TV's grid on the test images (the oracle)")
     test_y, test_x, labels = _simulated(protocol.test, operator, photons)
-    oracle = search_tv(protocol.tv_grid, operator, test_y, test_x)
+    search_file = folder / "tv_search.json"
+    setting = {"iterations": protocol.tv_grid.iterations, "photons": photons,
+               "grid": [[term, list(weights)] for term, weights in protocol.tv_grid.candidates()],
+               "images": {"validation": protocol.validation.describe(), "oracle": protocol.test.describe()}}
+    searches = _earlier_searches(search_file, setting)
+    if searches is not None:
+        say(f"reusing TV's searches of an earlier run with the same grid and images ({search_file})")
+    else:
+        say("searching TV's grid on the validation images")
+        searches = {"validation": search_tv(protocol.tv_grid, operator, validation_y, validation_x)}
+        say("searching TV's grid on the test images (the oracle)")
+        searches["oracle"] = search_tv(protocol.tv_grid, operator, test_y, test_x)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(search_file, {**setting, **{key: search.to_dict() for key, search in searches.items()}})
+    validated, oracle = searches["validation"], searches["oracle"]
     data = _test_data(protocol, test_y, test_x, labels, photons)
-    searches = {"validation": validated, "oracle": oracle}
-    folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "tv_search.json", {
-        "validation": {"images": protocol.validation.describe(), **validated.to_dict()},
-        "oracle": {"images": protocol.test.describe(), **oracle.to_dict()},
-        "iterations": protocol.tv_grid.iterations, "photons": photons})
     say(f"TV tuned on validation: {validated.data_term}, {validated.weight:g}; "
         f"oracle: {oracle.data_term}, {oracle.weight:g}")
     tv_rows = tv_methods(protocol.tv_grid, operator, validated, oracle)

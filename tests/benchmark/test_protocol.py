@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -257,11 +258,22 @@ def test_the_oracle_is_chosen_on_the_test_images_and_the_tuned_tv_on_validation(
                  "tv_search.json", "results.csv", "summary.md", "examples.png"):
         assert (tmp_path / "out" / name).is_file(), name
     searches = json.loads((tmp_path / "out" / "tv_search.json").read_text())
-    assert len(searches["oracle"]["table"]) == 3 and searches["validation"]["images"] == VALIDATION.describe()
+    assert len(searches["oracle"]["table"]) == 3 and searches["images"]["validation"] == VALIDATION.describe()
     section = (tmp_path / "out" / "section.md").read_text()
     assert section.startswith("## Tiny protocol") and "![examples](examples.png)" in section
     assert "| mixed | pelvis | 4096 photons |" in section and "TV oracle" in section and "NOT met" in section
     assert json.loads((tmp_path / "out" / "comparisons.json").read_text())["rows"] == dose.comparisons
+
+
+def test_a_rerun_reuses_the_tv_searches_of_the_same_grid_and_images(tmp_path, monkeypatch):
+    protocol = tiny_protocol(["fbp"])
+    first = run_protocol(protocol, tmp_path)
+    monkeypatch.setattr("recon.benchmark.protocol_run.search_tv", lambda *args: pytest.fail("searched again"))
+    again = run_protocol(protocol, tmp_path)
+    assert again.doses[0].searches == first.doses[0].searches
+    monkeypatch.undo()
+    wider = dataclasses.replace(protocol, tv_grid=dataclasses.replace(protocol.tv_grid, iterations=3))
+    assert run_protocol(wider, tmp_path).doses[0].searches["oracle"].table != first.doses[0].searches["oracle"].table
 
 
 def test_several_doses_get_a_folder_each(tmp_path):
