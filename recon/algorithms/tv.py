@@ -30,10 +30,10 @@ DataTerm = Literal["wls", "ls"]
 #: below this many photons per bin, ``"ls"`` above (where the weighted term, slower to converge,
 #: falls behind). Both this and :data:`WEIGHT_RULES` are fitted on validation images (pelvis,
 #: polygons) by ``python experiments/tv_weight_rule.py`` (its ``rule.json``; a test checks they agree).
-WLS_BELOW_PHOTONS = 8000.0
+WLS_BELOW_PHOTONS = 6400.0
 #: ``(weight at 4096 photons, exponent)`` of each data term's default weight,
 #: ``weight = w4096 * (4096 / N0) ** exponent``.
-WEIGHT_RULES: dict[str, tuple[float, float]] = {"ls": (5.0e-5, 0.5), "wls": (2.0e-6, 1.0)}
+WEIGHT_RULES: dict[str, tuple[float, float]] = {"ls": (5.67e-5, 0.893), "wls": (9.6e-7, 0.697)}
 
 
 def gradient(x: Tensor) -> Tensor:

@@ -19,19 +19,23 @@ from recon.physics import estimate_photons
 FIXTURE_WEIGHT = 5e-4
 
 
-@pytest.mark.parametrize("data_term, stronger, weaker", [("ls", 4e-4, 1.25e-5), ("wls", 1.6e-5, 2.5e-7)])
-def test_default_weight_is_the_best_at_the_small_preset(data_term, stronger, weaker):
-    """At 128x128/360/183 and 4096 photons the default beats 8x stronger and 4 to 8x weaker weights."""
+@pytest.mark.parametrize("data_term", ["ls", "wls"])
+def test_default_weight_beats_stronger_and_weaker_ones_at_the_small_preset(data_term):
+    """At 128x128/360/183 and 4096 photons, on a family the rule was not fitted on (ellipses), the
+    default weight beats 8x stronger and 4x weaker ones."""
     geometry = recon.Geometry.parallel(image_size=128, num_angles=360, num_detectors=183)
     A = recon.RayTransform(geometry, cpu_backend="sparse")
     images = np.stack([PhantomSource("ellipses", geometry, 7, 1)(i) for i in range(2)])
     y = torch.from_numpy(simulate_images(images, A, Simulation(photons=4096.0, seed=7), range(2), stream=1))[:, None]
     truth = torch.from_numpy(images)[:, None]
-    default = float(psnr(tv(y, A, data_term=data_term), truth).mean())
-    # Measured, ls: 5e-5 (the default) 37.5 dB, 4e-4 33.5, 1.25e-5 33.6, FBP 29.4;
-    # wls: 2e-6 (the default) 36.3 dB, 1.6e-5 32.9, 2.5e-7 35.1.
-    assert default > float(psnr(tv(y, A, data_term=data_term, weight=stronger), truth).mean()) + 0.75
-    assert default > float(psnr(tv(y, A, data_term=data_term, weight=weaker), truth).mean()) + 0.75
+    weight = default_weight(y, data_term)
+
+    def score(w):
+        return float(psnr(tv(y, A, data_term=data_term, weight=w), truth).mean())
+
+    default = score(weight)
+    assert default > score(8 * weight) + 0.75
+    assert default > score(weight / 4) + 0.25
     assert default > float(psnr(fbp(y, A), truth).mean()) + 5.0
 
 
