@@ -7,7 +7,7 @@ training), reconstructs it with FBP, TV, ODL's fbp_op (a peer; DeepInverse's
 FBP too when it is installed) and every shipped learned model, prints the
 table (PSNR, SSIM, data consistency, HU error and noise in soft tissue,
 seconds per image, by subgroup) and saves the figure of examples with error
-maps. Needs no download; about a minute on 2 CPU cores.
+maps. Needs no download; about two minutes on 2 CPU cores.
 """
 
 from __future__ import annotations
