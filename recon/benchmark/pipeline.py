@@ -13,6 +13,7 @@ from recon.benchmark.files import file_slug
 from recon.benchmark.methods import CpuBackend, Method, build_methods
 from recon.benchmark.report import markdown_summary, write_reports
 from recon.benchmark.runner import MethodResult, RunConfig, run_benchmark
+from recon.plotting import Window, ct_window
 
 __all__ = ["BenchmarkOutcome", "benchmark"]
 
@@ -37,7 +38,8 @@ class BenchmarkOutcome:
 
 
 def benchmark(levels: Sequence[BenchmarkData], methods: Sequence[str | Method], config: RunConfig, *,
-              cpu_backend: CpuBackend = "threads", metadata: dict[str, Any] | None = None) -> BenchmarkOutcome:
+              cpu_backend: CpuBackend = "threads", metadata: dict[str, Any] | None = None,
+              window: str | Window = "soft") -> BenchmarkOutcome:
     """Run ``methods`` on ``levels`` and write the CSV, JSON, Markdown and figures into ``config.output``.
 
     Parameters
@@ -52,15 +54,19 @@ def benchmark(levels: Sequence[BenchmarkData], methods: Sequence[str | Method], 
         Backend of the operators built from specs.
     metadata : dict, optional
         Recorded in ``summary.json``.
+    window : str or Window
+        CT window of the figures in HU (:func:`recon.plotting.ct_window`):
+        ``"soft"`` (W400/L40, default), ``"lung"``, ``"bone"`` or ``"W,L"``.
 
     Raises
     ------
     ValueError
-        Unknown or repeated methods, a checkpoint of another geometry, no data (before
-        anything is written).
+        Unknown or repeated methods, a checkpoint of another geometry, no data, a
+        bad window (before anything is written).
     """
     if not levels:
         raise ValueError("data: expected at least one dataset, got none")  # before building methods
+    window = ct_window(window)
     specs = [method for method in methods if not isinstance(method, Method)]
     built = iter(build_methods(specs, levels[0].geometry, cpu_backend=cpu_backend) if specs else [])
     resolved = [method if isinstance(method, Method) else next(built) for method in methods]
@@ -70,7 +76,7 @@ def benchmark(levels: Sequence[BenchmarkData], methods: Sequence[str | Method], 
                           custom_roi=custom_roi)
     for level in dict.fromkeys(result.data for result in results):
         name = "examples.png" if len(levels) == 1 else f"examples_{file_slug(level.name)}.png"
-        figure = example_figure([r for r in results if r.data is level], config.output / name)
+        figure = example_figure([r for r in results if r.data is level], config.output / name, window=window)
         if figure is not None:
             files[f"figure:{level.name}"] = figure
     return BenchmarkOutcome(results=results, files=files, table=markdown_summary(results, custom_roi=custom_roi))
