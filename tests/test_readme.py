@@ -17,7 +17,7 @@ languages (``text``) are not commands. Commands that take minutes as written
 are made cheap by the explicit table :data:`SUBSTITUTIONS` (fewer samples,
 steps, iterations), applied to the block's text before it runs; each entry must
 still match the README, so the table cannot silently go stale. The whole file
-takes about a minute and a half on two cores.
+takes about three minutes on two cores.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ SUBSTITUTIONS: tuple[tuple[str, str, str], ...] = (
 NO_TEST = re.compile(r"<!--\s*no-test:\s*(?P<reason>.+?)\s*-->")
 FENCE = re.compile(r"^```(?P<language>[\w-]*)\s*$")
 RUNNABLE = ("bash", "python")
-#: Seconds one block may take (the slowest, the training example, takes about 20 s).
+#: Seconds one block may take (the slowest, the protocol and the training example, take about 30 s).
 BLOCK_TIMEOUT = 300
 
 
