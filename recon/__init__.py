@@ -1,5 +1,6 @@
 """recon: low-dose CT reconstruction and denoising with exact, fast operators."""
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 
 from recon import data, metrics
@@ -34,3 +35,19 @@ __all__ = [
     "load_model",
     "__version__",
 ]
+
+#: Subpackages loaded on first attribute access (``recon.benchmark.benchmark``,
+#: ``recon.plotting.show_image``) rather than by ``import recon``: they pull in
+#: matplotlib, ODL and the benchmark harness, which most scripts never use.
+_LAZY_SUBMODULES = ("benchmark", "plotting", "cli", "commands", "files")
+
+
+def __getattr__(name: str):
+    """Import a subpackage of :data:`_LAZY_SUBMODULES` on first access (PEP 562)."""
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"recon.{name}")
+    raise AttributeError(f"module 'recon' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY_SUBMODULES})

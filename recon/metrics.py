@@ -149,7 +149,7 @@ def ssim(
 
 def _hu(x: Tensor, mu_max: float) -> Tensor:
     """Images on the normalised scale ``mu / mu_max`` in HU, float64 (:func:`recon.physics.normalized_to_hu`)."""
-    return normalized_to_hu(x.double() * (mu_max / MU_MAX))
+    return normalized_to_hu(x.double(), mu_max=mu_max)
 
 
 def broadcast_roi(mask: Tensor, shape: torch.Size) -> Tensor:

@@ -128,20 +128,23 @@ def hu_to_normalized(hu: ArrayT, *, clip: bool = True) -> ArrayT:
     return x.clamp(0, 1) if isinstance(x, Tensor) else np.clip(x, 0, 1)
 
 
-def normalized_to_hu(x: ArrayT) -> ArrayT:
+def normalized_to_hu(x: ArrayT, *, mu_max: float = MU_MAX) -> ArrayT:
     """Inverse of :func:`hu_to_normalized` (without clipping): normalised attenuation to HU.
 
     Parameters
     ----------
     x : numpy.ndarray or Tensor, any shape
-        Normalised attenuation, ``mu / MU_MAX``.
+        Normalised attenuation, ``mu / mu_max``.
+    mu_max : float
+        Attenuation of the value 1, 1/m: LoDoPaB-CT's :data:`MU_MAX` (3071 HU)
+        unless the data were simulated with another (a file's ``mu_max``).
 
     Returns
     -------
     numpy.ndarray or Tensor, same shape
-        ``(x * MU_MAX - MU_WATER) * 1000 / (MU_WATER - MU_AIR)`` in HU.
+        ``(x * mu_max - MU_WATER) * 1000 / (MU_WATER - MU_AIR)`` in HU.
     """
-    return (x * MU_MAX - MU_WATER) * (1000 / (MU_WATER - MU_AIR))
+    return (x * mu_max - MU_WATER) * (1000 / (MU_WATER - MU_AIR))
 
 
 def fine_geometry(geometry: Geometry, factor: float) -> Geometry:

@@ -14,6 +14,7 @@ from recon.benchmark.methods import CpuBackend, Method, build_methods
 from recon.benchmark.report import markdown_summary, write_reports
 from recon.benchmark.runner import MethodResult, RunConfig, run_benchmark
 from recon.files import output_folder
+from recon.plotting import Window, ct_window
 
 __all__ = ["BenchmarkOutcome", "benchmark"]
 
@@ -38,7 +39,8 @@ class BenchmarkOutcome:
 
 
 def benchmark(levels: Sequence[BenchmarkData], methods: Sequence[str | Method], config: RunConfig, *,
-              cpu_backend: CpuBackend = "threads", metadata: dict[str, Any] | None = None) -> BenchmarkOutcome:
+              cpu_backend: CpuBackend = "threads", metadata: dict[str, Any] | None = None,
+              window: str | Window = "soft") -> BenchmarkOutcome:
     """Run ``methods`` on ``levels`` and write the CSV, JSON, Markdown and figures into ``config.output``.
 
     Parameters
@@ -53,12 +55,15 @@ def benchmark(levels: Sequence[BenchmarkData], methods: Sequence[str | Method], 
         Backend of the operators built from specs.
     metadata : dict, optional
         Recorded in ``summary.json``.
+    window : str or Window
+        CT window of the figures in HU (:func:`recon.plotting.ct_window`):
+        ``"soft"`` (W400/L40, default), ``"lung"``, ``"bone"`` or ``"W,L"``.
 
     Raises
     ------
     ValueError
-        Unknown or repeated methods, a checkpoint of another geometry, no data (before
-        anything is written).
+        Unknown or repeated methods, a checkpoint of another geometry, no data, a
+        bad window (before anything is written).
     NotADirectoryError
         ``config.output`` is a file.
     recon.files.FolderInUseError
@@ -67,6 +72,7 @@ def benchmark(levels: Sequence[BenchmarkData], methods: Sequence[str | Method], 
     """
     if not levels:
         raise ValueError("data: expected at least one dataset, got none")  # before building methods
+    window = ct_window(window)
     specs = [method for method in methods if not isinstance(method, Method)]
     built = iter(build_methods(specs, levels[0].geometry, cpu_backend=cpu_backend) if specs else [])
     resolved = [method if isinstance(method, Method) else next(built) for method in methods]
@@ -77,7 +83,7 @@ def benchmark(levels: Sequence[BenchmarkData], methods: Sequence[str | Method], 
                               custom_roi=custom_roi, batch_size=config.batch_size)
         for level in dict.fromkeys(result.data for result in results):
             name = "examples.png" if len(levels) == 1 else f"examples_{file_slug(level.name)}.png"
-            figure = example_figure([r for r in results if r.data is level], config.output / name)
+            figure = example_figure([r for r in results if r.data is level], config.output / name, window=window)
             if figure is not None:
                 files[f"figure:{level.name}"] = figure
     table = markdown_summary(results, custom_roi=custom_roi, batch_size=config.batch_size)

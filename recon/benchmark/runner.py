@@ -38,10 +38,59 @@ from recon.benchmark.scoring import score
 from recon.checks import check_finite
 from recon.operators import RayTransform
 
-__all__ = ["REFERENCE", "MethodResult", "RunConfig", "part_paths", "run_benchmark"]
+__all__ = ["REAL_CT_GROUPS", "REFERENCE", "MethodResult", "RunConfig", "example_indices", "part_paths",
+           "run_benchmark"]
 
 #: Name of the reference row: the ground truths scored as if they were reconstructions.
 REFERENCE = "ground truth"
+
+#: Groups of real CT slices (:mod:`recon.data.anatomy`), shown first among the examples.
+REAL_CT_GROUPS = ("anatomy",)
+
+
+def example_indices(groups: Sequence[str] | None, count: int, num_samples: int, *,
+                    first: Sequence[str] = REAL_CT_GROUPS) -> tuple[int, ...]:
+    """The samples whose reconstructions a benchmark keeps for its figure.
+
+    One sample of each group is taken before any group gets a second: the
+    first sample of a group of ``first`` (real CT), then the first of every
+    other group in order of appearance, then the remaining samples in order.
+    So a figure of three examples of the built-in data (ellipses,
+    Shepp-Logan, FORBILD and real CT slices in turn) shows a real CT slice.
+
+    Parameters
+    ----------
+    groups : sequence of str or None
+        A group label per sample (None: no labels, the first samples).
+    count : int
+        Number of examples.
+    num_samples : int
+        Number of samples.
+    first : sequence of str
+        Groups preferred to the others.
+
+    Returns
+    -------
+    tuple of int
+        ``min(count, num_samples)`` sample indices in increasing order.
+
+    Examples
+    --------
+    >>> example_indices(["ellipses", "shepp-logan", "forbild", "anatomy"] * 2, 3, 8)
+    (0, 1, 3)
+    >>> example_indices(None, 3, 8)
+    (0, 1, 2)
+    """
+    count = max(0, min(count, num_samples))
+    if not groups:
+        return tuple(range(count))
+    leaders: dict[str, int] = {}  # group -> its first sample, in order of appearance
+    for index, group in enumerate(groups):
+        leaders.setdefault(group, index)
+    preferred = [index for group, index in leaders.items() if group in first]
+    others = [index for group, index in leaders.items() if group not in first]
+    chosen = dict.fromkeys([*preferred, *others, *range(num_samples)])
+    return tuple(sorted(list(chosen)[:count]))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +109,8 @@ class RunConfig:
         and sparse matrices are built then). The images of a call share one
         time, so their spread says nothing; reports give the mean only.
     examples : int
-        Reconstructions of the first samples kept for the figure.
+        Reconstructions kept for the figure: a sample of each group, real CT
+        slices first (:func:`example_indices`), else the first samples.
     resume : bool
         Reuse finished methods found in ``output``; False recomputes all.
     progress : bool
@@ -112,9 +162,11 @@ class MethodResult:
         image's region of interest is empty) and ``seconds`` (the time of the
         image's batch divided by its size, see :class:`RunConfig`).
     examples : numpy.ndarray, shape (K, nx, ny)
-        Reconstructions of the first ``K`` samples.
+        Reconstructions of the samples ``example_indices``.
     reused : bool
         Read from a previous run rather than computed.
+    example_indices : tuple of int
+        The samples of ``examples`` (:func:`example_indices`).
     """
 
     data: BenchmarkData
@@ -122,6 +174,7 @@ class MethodResult:
     rows: list[dict[str, Any]]
     examples: np.ndarray
     reused: bool
+    example_indices: tuple[int, ...] = ()
 
 
 def part_paths(output: Path, data: BenchmarkData, name: str) -> tuple[Path, Path]:
@@ -153,9 +206,9 @@ def _ground_truth(sinograms: Tensor, images: Tensor) -> Tensor:
 
 
 def _evaluate(data: BenchmarkData, name: str, reconstruct: Callable[[Tensor, Tensor], Tensor],
-              operator: RayTransform, config: RunConfig, progress, *, timed: bool
+              operator: RayTransform, config: RunConfig, progress, *, timed: bool, kept: tuple[int, ...]
               ) -> tuple[list[dict[str, Any]], np.ndarray]:
-    """Rows and examples of ``reconstruct(sinograms, images)`` on every sample of ``data``."""
+    """Rows of ``reconstruct(sinograms, images)`` on every sample of ``data``, examples of the ``kept``."""
     expected = (1, *data.geometry.image_shape)
     if timed:
         first_sinogram, first_image = data.samples[0]
@@ -178,7 +231,7 @@ def _evaluate(data: BenchmarkData, name: str, reconstruct: Callable[[Tensor, Ten
             index = len(rows)
             rows.append({"index": index, "group": data.groups[index] if data.groups else "",
                          **{metric: float(values[b]) for metric, values in scores.items()}, "seconds": seconds})
-            if index < config.examples:
+            if index in kept:
                 examples.append(reconstructions[b, 0].numpy())
         progress(len(sinograms))
     return rows, np.stack(examples) if examples else np.zeros((0, *data.geometry.image_shape), np.float32)
@@ -237,19 +290,21 @@ def run_benchmark(levels: Sequence[BenchmarkData], methods: Sequence[Method], co
     total = sum(len(level) for level in levels) * len(entries)
     with torch.no_grad(), tqdm(total=total, unit="image", disable=not config.progress, file=sys.stderr) as bar:
         for level in levels:
+            kept = example_indices(level.groups, config.examples, len(level))
             for name, method_key, reconstruct, timed in entries:
                 bar.set_description(f"{level.name} | {name}")
                 rows_path, examples_path = part_paths(config.output, level, name)
                 key = {"data": level.key, "method": method_key, "samples": len(level),
-                       "batch_size": config.batch_size, "examples": config.examples, "roi": config.roi_key()}
+                       "batch_size": config.batch_size, "examples": list(kept), "roi": config.roi_key()}
                 stored = _load_part(rows_path, examples_path, key) if config.resume else None
                 if stored is not None:
                     bar.update(len(level))
-                    results.append(MethodResult(level, name, *stored, reused=True))
+                    results.append(MethodResult(level, name, *stored, reused=True, example_indices=kept))
                     continue
-                rows, examples = _evaluate(level, name, reconstruct, operator, config, bar.update, timed=timed)
+                rows, examples = _evaluate(level, name, reconstruct, operator, config, bar.update, timed=timed,
+                                           kept=kept)
                 rows_path.parent.mkdir(parents=True, exist_ok=True)
                 write_array(examples_path, examples)
                 write_json(rows_path, {"key": key, "rows": rows})  # written last: marks the part complete
-                results.append(MethodResult(level, name, rows, examples, reused=False))
+                results.append(MethodResult(level, name, rows, examples, reused=False, example_indices=kept))
     return results

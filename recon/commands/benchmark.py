@@ -20,6 +20,22 @@ from pathlib import Path
 
 from recon.cli import UsageError
 
+def add_window_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--window`` option of the figure (:func:`recon.plotting.ct_window`), shared with ``recon demo``."""
+    from recon.plotting import CT_WINDOWS, ct_window
+
+    def window(text: str) -> str:  # checked here, kept as text (it is recorded in summary.json)
+        try:
+            ct_window(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return text
+
+    names = ", ".join(f"{name} (W{w.width:g}/L{w.level:g})" for name, w in CT_WINDOWS.items())
+    parser.add_argument("--window", type=window, default="soft", metavar="NAME|W,L",
+                        help=f"CT window of examples.png in HU: {names} or width,level (default soft)")
+
+
 _BUILTIN_ONLY = ("photons", "geometry", "image_size", "num_angles", "num_detectors", "angle_step", "seed")
 
 
@@ -52,6 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run = parser.add_argument_group("run")
     run.add_argument("--batch-size", type=int, default=8, help="sinograms per call (default 8)")
     run.add_argument("--examples", type=int, default=3, help="example images in the figure (default 3)")
+    add_window_argument(run)
     run.add_argument("--cpu-backend", choices=("threads", "sparse"), default="threads",
                      help="CPU backend of the ray transforms (default threads)")
     run.add_argument("--fresh", action="store_true", help="recompute every method, ignoring finished ones")
@@ -100,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
                        resume=not args.fresh, progress=not args.quiet)
     levels = _levels(args)
     methods = args.methods if args.methods is not None else default_methods()
-    outcome = benchmark(levels, methods, config, cpu_backend=args.cpu_backend,
+    outcome = benchmark(levels, methods, config, cpu_backend=args.cpu_backend, window=args.window,
                         metadata={"arguments": _arguments(args), "recon_version": recon.__version__})
     print(outcome.table)
     reused = sorted({result.method for result in outcome.results if result.reused and result.method != REFERENCE})

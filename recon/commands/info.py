@@ -10,6 +10,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``recon info`` takes no arguments."""
 
 
+#: Distributions whose versions ``recon info`` prints (deepinv is optional).
+LIBRARIES = ("torch", "astra-toolbox", "odl", "numpy", "h5py", "pydicom", "pydicom-data", "safetensors",
+             "matplotlib", "deepinv")
+
+
+def library_versions() -> dict[str, str]:
+    """Installed version of each distribution of :data:`LIBRARIES` (``"not installed"`` where missing).
+
+    Returns
+    -------
+    dict of str to str
+        Distribution name -> version, read from the installed distributions'
+        metadata (nothing is imported).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for distribution in LIBRARIES:
+        try:
+            versions[distribution] = version(distribution)
+        except PackageNotFoundError:
+            versions[distribution] = "not installed"
+    return versions
+
+
 def run(args: argparse.Namespace) -> int:
     import astra
     import torch
@@ -18,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
 
     print(f"recon          {recon.__version__}")
     print(f"python         {platform.python_version()}")
-    print(f"torch          {torch.__version__}")
-    print(f"astra-toolbox  {astra.__version__}")
+    for label, installed in library_versions().items():
+        print(f"{label:<15}{installed}")
     cuda = torch.cuda.is_available() and astra.use_cuda()
     print(f"CPU backends   astra_cpu (threads), sparse")
     print(f"CUDA backend   {'available' if cuda else 'unavailable (no GPU or no CUDA-enabled ASTRA)'}")

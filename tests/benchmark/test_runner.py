@@ -82,7 +82,8 @@ def test_reference_row_scores_the_ground_truths(tmp_path, tiny_levels):
     reference, fbp_result = outcome.results
     assert reference.method == REFERENCE and fbp_result.method == "fbp"
     truths = torch.stack([tiny_levels[0].samples[i][1] for i in range(5)])
-    np.testing.assert_array_equal(reference.examples, truths[:2, 0].numpy())
+    assert reference.example_indices == fbp_result.example_indices == (0, 3)  # ellipses and a real CT slice
+    np.testing.assert_array_equal(reference.examples, truths[[0, 3], 0].numpy())
     y = torch.stack([tiny_levels[0].samples[i][0] for i in range(5)])
     expected = data_consistency(truths, y, RayTransform(GEOMETRY), photons=4096, mu_max=tiny_levels[0].mu_max)
     assert [row["data_consistency"] for row in reference.rows] == pytest.approx(expected.tolist())

@@ -54,3 +54,12 @@ def test_shipped_model_beats_fbp_on_unseen_data(name, unseen):
     assert output.shape == x.shape
     assert psnr(output, x).mean() > fbp_psnr + MARGINS[name]
     assert ssim(output, x).mean() > fbp_ssim
+
+
+def test_a_loaded_shipped_model_is_in_eval_mode_and_no_grad_gives_a_plain_tensor():
+    model = recon.load_model("redcnn-small")
+    assert not model.training and not any(module.training for module in model.modules())
+    y = torch.zeros(1, 1, 360, 183)
+    with torch.no_grad():  # as the README's snippet: inference builds no autograd graph
+        x = model(y)
+    assert x.shape == (1, 1, 128, 128) and not x.requires_grad

@@ -1,0 +1,46 @@
+"""``import recon``: the public names, lazily loaded subpackages, ``recon --version``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import recon
+from recon.cli import main
+from recon.commands.info import LIBRARIES, library_versions
+
+
+def test_documented_subpackages_work_after_a_bare_import_without_loading_them_eagerly():
+    code = ("import sys, recon\n"
+            "eager = {name for name in ('recon.benchmark', 'recon.plotting', 'matplotlib') if name in sys.modules}\n"
+            "assert not eager, eager\n"
+            "assert callable(recon.plotting.show_image) and callable(recon.benchmark.benchmark)\n"
+            "assert 'plotting' in dir(recon)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_an_unknown_attribute_is_still_an_attribute_error():
+    try:
+        recon.no_such_name
+    except AttributeError as error:
+        assert "no_such_name" in str(error)
+    else:  # pragma: no cover
+        raise AssertionError("recon.no_such_name did not raise")
+
+
+def test_version_prints_recon_and_the_version_and_exits_0(capsys):
+    try:
+        main(["--version"])
+    except SystemExit as exit:
+        assert exit.code == 0
+    assert capsys.readouterr().out == f"recon {recon.__version__}\n"
+
+
+def test_info_lists_the_versions_of_every_library_recon_uses(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    versions = library_versions()
+    for name in ("torch", "astra-toolbox", "odl", "numpy", "h5py", "pydicom"):
+        assert name in LIBRARIES and versions[name] != "not installed"
+        assert any(line.split() == [name, versions[name]] for line in out.splitlines()), name
