@@ -37,6 +37,7 @@ from torch import Tensor
 
 from recon.metrics import broadcast_roi, psnr, roi_hu_stats, soft_tissue_roi, ssim
 from recon.operators import LinearOperator
+from recon.physics import post_log_variance
 
 __all__ = ["METRICS", "data_consistency", "hu_scores", "score"]
 
@@ -70,7 +71,7 @@ def data_consistency(x: Tensor, y: Tensor, A: LinearOperator, *, photons: float 
         return torch.full((x.shape[0],), math.nan, dtype=torch.float64)
     y = y.double()
     residual = A(x.float()).double() - y
-    variance = torch.exp(mu_max * y) / (photons * mu_max**2)
+    variance = post_log_variance(y, photons, mu_max=mu_max)
     return torch.sqrt(torch.mean(residual**2 / variance, dim=(1, 2, 3)))
 
 
