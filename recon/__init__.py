@@ -1,53 +1,53 @@
-"""recon: low-dose CT reconstruction and denoising with exact, fast operators."""
+"""recon: low-dose CT reconstruction and denoising with exact, fast operators.
+
+Every public name is imported on first access (PEP 562), so that
+``import recon.geometry`` loads the geometry and NumPy, not torch, the models
+or the trainer; ``recon.fbp``, ``from recon import tv`` and the rest work as
+usual.
+"""
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 
-from recon import data, metrics
-from recon.algorithms import cgls, fbp, landweber, sirt, tv
-from recon.geometry import Geometry
-from recon.operators import LinearOperator, RayTransform, dot_test
-from recon.physics import MU_MAX, hu_to_normalized, normalized_to_hu, simulate
-from recon.training.checkpoint import load_model, save_model
+from recon.version import __version__
 
-try:
-    __version__ = version("recon")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
+#: Public name -> the module that defines it.
+_PUBLIC = {
+    "Geometry": "recon.geometry",
+    "RayTransform": "recon.operators",
+    "LinearOperator": "recon.operators",
+    "dot_test": "recon.operators",
+    "simulate": "recon.physics",
+    "hu_to_normalized": "recon.physics",
+    "normalized_to_hu": "recon.physics",
+    "MU_MAX": "recon.physics",
+    "fbp": "recon.algorithms",
+    "sirt": "recon.algorithms",
+    "cgls": "recon.algorithms",
+    "landweber": "recon.algorithms",
+    "tv": "recon.algorithms",
+    "save_model": "recon.training.checkpoint",
+    "load_model": "recon.training.checkpoint",
+}
 
-__all__ = [
-    "Geometry",
-    "RayTransform",
-    "LinearOperator",
-    "dot_test",
-    "simulate",
-    "hu_to_normalized",
-    "normalized_to_hu",
-    "MU_MAX",
-    "fbp",
-    "sirt",
-    "cgls",
-    "landweber",
-    "tv",
-    "metrics",
-    "data",
-    "save_model",
-    "load_model",
-    "__version__",
-]
+#: Subpackages loaded on first attribute access (``recon.data``, ``recon.benchmark.benchmark``,
+#: ``recon.plotting.show_image``): some pull in matplotlib, ODL and the benchmark harness,
+#: which most scripts never use.
+_SUBMODULES = ("data", "metrics", "benchmark", "plotting", "cli", "commands", "files")
 
-#: Subpackages loaded on first attribute access (``recon.benchmark.benchmark``,
-#: ``recon.plotting.show_image``) rather than by ``import recon``: they pull in
-#: matplotlib, ODL and the benchmark harness, which most scripts never use.
-_LAZY_SUBMODULES = ("benchmark", "plotting", "cli", "commands", "files")
+__all__ = [*_PUBLIC, "metrics", "data", "__version__"]
 
 
 def __getattr__(name: str):
-    """Import a subpackage of :data:`_LAZY_SUBMODULES` on first access (PEP 562)."""
-    if name in _LAZY_SUBMODULES:
-        return importlib.import_module(f"recon.{name}")
-    raise AttributeError(f"module 'recon' has no attribute {name!r}")
+    """Import a public name of :data:`_PUBLIC` or a subpackage of :data:`_SUBMODULES` on first access."""
+    if name in _PUBLIC:
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"recon.{name}")
+    else:
+        raise AttributeError(f"module 'recon' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY_SUBMODULES})
+    return sorted({*globals(), *_PUBLIC, *_SUBMODULES})

@@ -73,7 +73,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from recon import __version__
+    from recon.version import __version__
 
     parser = _Parser(prog="recon", description="Low-dose CT reconstruction toolkit.")
     parser.add_argument("--version", action="version", version=f"recon {__version__}")

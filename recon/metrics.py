@@ -214,7 +214,7 @@ def roi_hu_stats(x: Tensor, mask: Tensor, *, mu_max: float = MU_MAX) -> tuple[Te
     --------
     >>> water = torch.full((1, 1, 4, 4), 20.0 / MU_MAX)
     >>> mean, std = roi_hu_stats(water, torch.ones(4, 4, dtype=torch.bool))
-    >>> round(float(mean), 6), float(std)
+    >>> round(float(mean), 3), float(std)
     (0.0, 0.0)
     """
     if not isinstance(x, Tensor):

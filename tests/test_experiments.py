@@ -130,9 +130,11 @@ def test_regenerate_runs_a_tiny_protocol_and_writes_the_results_page(tmp_path, m
 
 def test_tv_defaults_are_the_rule_fitted_on_validation_images():
     """recon's TV defaults are what experiments/tv_weight_rule.py last fitted (its rule.json), not typed in."""
-    from recon.algorithms.tv import WEIGHT_RULES, WLS_BELOW_PHOTONS
+    from recon.algorithms.tv import REFERENCE_ANGLES, WEIGHT_RULES, WLS_BELOW_PHOTONS
 
     fitted = json.loads((EXPERIMENTS / "results" / "tv_weight_rule" / "rule.json").read_text())
     assert WLS_BELOW_PHOTONS == fitted["wls_below_photons"]
-    assert WEIGHT_RULES == {term: (rule["weight_at_4096"], rule["exponent"]) for term, rule in fitted["rules"].items()}
+    assert WEIGHT_RULES == {term: (rule["weight_at_4096"], rule["exponent"], rule["angle_exponent"])
+                            for term, rule in fitted["rules"].items()}
+    assert REFERENCE_ANGLES == fitted["reference_angles"]
     assert set(fitted["images"].split(" (")[0].replace(",", "").split()[::2]) == set(VALIDATION_IMAGES.families)

@@ -202,3 +202,32 @@ def test_damaged_files_give_a_clear_error_or_a_result(tmp_path, name, kind):
         if message:
             failures.append(f"{name}, {kind}, case {case} of seed {SEED}: {message}")
     assert not failures, f"{len(failures)} of {CASES} cases:\n" + "\n".join(failures[:20])
+
+
+def _zero_chunk_size(path: Path, dataset: str) -> None:
+    """Set the recorded size of ``dataset``'s last chunk to 0 in its v1 B-tree key (what a bit flip did)."""
+    import h5py
+
+    with h5py.File(path, "r") as h5:
+        data = h5[dataset]
+        chunk = data.id.get_chunk_info(data.id.get_num_chunks() - 1)
+        key_bytes = 4 + 4 + 8 * (data.ndim + 1)  # size, filter mask, offsets (one per axis + the element's)
+    raw = bytearray(path.read_bytes())
+    address = int(chunk.byte_offset).to_bytes(8, "little")
+    positions = [p for p in range(len(raw) - 8) if raw[p:p + 8] == address
+                 and raw[p - key_bytes:p - key_bytes + 4] == int(chunk.size).to_bytes(4, "little")]
+    assert len(positions) == 1, f"expected one B-tree key of the chunk at {chunk.byte_offset}, found {len(positions)}"
+    raw[positions[0] - key_bytes:positions[0] - key_bytes + 4] = bytes(4)
+    path.write_bytes(bytes(raw))
+
+
+def test_a_chunk_index_that_would_crash_libhdf5_gives_a_clear_error(tmp_path):
+    """The long fuzz run's case 566 (recon-hdf5, flip, seed 0): a checksummed chunk of recorded size 0
+    made libhdf5 2.0.0 segfault on reading it; recon's index check refuses the file instead."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    path, read = _recon_hdf5(folder)
+    _zero_chunk_size(path, "images")
+    assert outcome(read, path, folder) == ""
+    with pytest.raises(ValueError, match=r"dataset '/images': the chunk at \(2, 0, 0\) \(0 bytes at \d+\) cannot hold"):
+        read()

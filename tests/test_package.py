@@ -20,6 +20,29 @@ def test_documented_subpackages_work_after_a_bare_import_without_loading_them_ea
     assert result.returncode == 0, result.stderr
 
 
+def test_importing_the_geometry_loads_neither_torch_nor_the_models_nor_the_trainer():
+    code = ("import sys, recon.geometry\n"
+            "loaded = {name for name in ('torch', 'recon.models', 'recon.training', 'recon.operators') if name in sys.modules}\n"
+            "assert not loaded, loaded\n"
+            "import recon\n"
+            "assert recon.__version__ and recon.Geometry is recon.geometry.Geometry\n"
+            "from recon import fbp, load_model, tv\n"
+            "assert callable(fbp) and callable(load_model) and callable(tv) and 'torch' in sys.modules\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_public_name_resolves_and_unknown_ones_raise_attribute_error():
+    for name in recon.__all__:
+        assert getattr(recon, name) is not None, name
+    try:
+        recon.no_such_name  # noqa: B018
+    except AttributeError as error:
+        assert "no_such_name" in str(error)
+    else:
+        raise AssertionError("expected AttributeError")
+
+
 def test_an_unknown_attribute_is_still_an_attribute_error():
     try:
         recon.no_such_name

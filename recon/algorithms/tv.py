@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
@@ -21,8 +21,8 @@ from recon.checks import check_finite, check_number
 from recon.operators import LinearOperator, RayTransform
 from recon.physics import LODOPAB_PHOTONS, MU_MAX, estimate_photons
 
-__all__ = ["WEIGHT_RULES", "WLS_BELOW_PHOTONS", "DataTerm", "default_data_term", "default_weight", "divergence",
-           "gradient", "noise_photons", "rule_weight", "tv"]
+__all__ = ["REFERENCE_ANGLES", "WEIGHT_RULES", "WLS_BELOW_PHOTONS", "DataTerm", "WeightRule", "default_data_term",
+           "default_weight", "divergence", "gradient", "noise_photons", "rule_weight", "tv"]
 
 DataTerm = Literal["wls", "ls"]
 
@@ -31,9 +31,20 @@ DataTerm = Literal["wls", "ls"]
 #: falls behind). Both this and :data:`WEIGHT_RULES` are fitted on validation images (pelvis,
 #: polygons) by ``python experiments/tv_weight_rule.py`` (its ``rule.json``; a test checks they agree).
 WLS_BELOW_PHOTONS = 6400.0
-#: ``(weight at 4096 photons, exponent)`` of each data term's default weight,
-#: ``weight = w4096 * (4096 / N0) ** exponent``.
-WEIGHT_RULES: dict[str, tuple[float, float]] = {"ls": (5.67e-5, 0.893), "wls": (9.6e-7, 0.697)}
+#: The number of angles (over 180 degrees, 183 bins, 128x128) the rules' ``weight_at_4096`` holds for.
+REFERENCE_ANGLES = 360
+
+
+class WeightRule(NamedTuple):
+    """A data term's default TV weight: ``weight_at_4096 * (4096 / N0) ** exponent * (angles / 360) ** angle_exponent``."""
+
+    weight_at_4096: float
+    exponent: float
+    angle_exponent: float
+
+
+#: Each data term's :class:`WeightRule`.
+WEIGHT_RULES: dict[str, WeightRule] = {"ls": WeightRule(5.67e-5, 0.893, 0.362), "wls": WeightRule(9.6e-7, 0.697, 0.296)}
 
 
 def gradient(x: Tensor) -> Tensor:
@@ -153,7 +164,7 @@ def tv(
     if data_term is None or weight is None:
         n0 = noise_photons(y, photons, mu_max=mu_max)
         data_term = data_term or default_data_term(n0)
-        weight = rule_weight(n0, WEIGHT_RULES[data_term]) if weight is None else weight
+        weight = rule_weight(n0, WEIGHT_RULES[data_term], A.geometry.num_angles) if weight is None else weight
     weight = _per_image(weight, len(y)).to(y.device)
     x = initial_image(y, A, x0) if x0 is not None else fbp(y, A)
     with torch.no_grad():
@@ -201,10 +212,10 @@ def default_data_term(photons: Tensor, *, wls_below: float = WLS_BELOW_PHOTONS) 
     return "wls" if float(photons.median()) < wls_below else "ls"
 
 
-def rule_weight(photons: Tensor, rule: tuple[float, float]) -> Tensor:
-    """``w4096 * (4096 / N0) ** exponent`` for ``rule = (w4096, exponent)``, per ``N0`` of ``photons`` (B,); float32."""
-    w4096, exponent = rule
-    return (w4096 * (LODOPAB_PHOTONS / photons) ** exponent).float()
+def rule_weight(photons: Tensor, rule: WeightRule, num_angles: int = REFERENCE_ANGLES) -> Tensor:
+    """``rule``'s weight per ``N0`` of ``photons`` (B,) for sinograms of ``num_angles`` angles; float32."""
+    angle_factor = (num_angles / REFERENCE_ANGLES) ** rule.angle_exponent
+    return (rule.weight_at_4096 * (LODOPAB_PHOTONS / photons) ** rule.exponent * angle_factor).float()
 
 
 def default_weight(y: Tensor, data_term: DataTerm | None = None, *, photons: float | None = None,
@@ -214,7 +225,7 @@ def default_weight(y: Tensor, data_term: DataTerm | None = None, *, photons: flo
     Parameters
     ----------
     y : Tensor, shape (B, C, A, D)
-        Post-log sinograms on LoDoPaB-CT's scale.
+        Post-log sinograms on LoDoPaB-CT's scale, ``A`` angles over 180 degrees.
     data_term : {"ls", "wls"}, optional
         Default :func:`default_data_term` of the batch's noise level.
     photons : float, optional
@@ -225,10 +236,10 @@ def default_weight(y: Tensor, data_term: DataTerm | None = None, *, photons: flo
     Returns
     -------
     Tensor, shape (B,), float32
-        ``w4096 * (4096 / N0) ** exponent``.
+        The term's :class:`WeightRule` at each sinogram's ``N0`` and ``A``.
     """
     n0 = noise_photons(y, photons, mu_max=mu_max)
-    return rule_weight(n0, WEIGHT_RULES[data_term or default_data_term(n0)])
+    return rule_weight(n0, WEIGHT_RULES[data_term or default_data_term(n0)], y.shape[-2])
 
 
 def _per_image(weight: float | Tensor, batch: int) -> Tensor:

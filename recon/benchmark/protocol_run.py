@@ -34,7 +34,6 @@ from typing import Any
 import torch
 from torch.utils.data import TensorDataset
 
-import recon
 from recon.benchmark.comparison import Bootstrap, group_names, paired_comparison
 from recon.benchmark.data import BenchmarkData
 from recon.benchmark.files import write_json, write_text
@@ -44,6 +43,7 @@ from recon.benchmark.protocol import ImageSet, Protocol, Target
 from recon.benchmark.protocol_report import comparisons_document, section_markdown, targets_document
 from recon.benchmark.provenance import ModelRecord, refuse_test_families
 from recon.benchmark.runner import MethodResult, RunConfig
+from recon.version import __version__
 from recon.benchmark.tv_rows import TvSearch, search_tv, tv_methods
 from recon.operators import RayTransform
 
@@ -193,7 +193,7 @@ def _run_dose(protocol: Protocol, photons: float, folder: Path, learned: list[Me
     methods = [*classical, *tv_rows.values(), *learned]
     outcome = benchmark([data], methods, RunConfig(output=folder, resume=False, progress=progress),
                         cpu_backend=CPU_BACKEND,
-                        metadata={"protocol": protocol.name, "recon_version": recon.__version__,
+                        metadata={"protocol": protocol.name, "recon_version": __version__,
                                   "tv": {key: row.name for key, row in tv_rows.items()}})
     results = {result.method: result for result in outcome.results}
     rivals = {**{method.name: method.name for method in classical}, **{key: row.name for key, row in tv_rows.items()}}

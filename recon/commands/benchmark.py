@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from recon.cli import UsageError
+from recon.version import __version__
 
 def add_window_argument(parser: argparse.ArgumentParser) -> None:
     """The ``--window`` option of the figure (:func:`recon.plotting.ct_window`), shared with ``recon demo``."""
@@ -108,7 +109,6 @@ def _arguments(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    import recon
     from recon.benchmark import RunConfig, benchmark
     from recon.benchmark.methods import default_methods
     from recon.benchmark.runner import REFERENCE
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     levels = _levels(args)
     methods = args.methods if args.methods is not None else default_methods()
     outcome = benchmark(levels, methods, config, cpu_backend=args.cpu_backend, window=args.window,
-                        metadata={"arguments": _arguments(args), "recon_version": recon.__version__})
+                        metadata={"arguments": _arguments(args), "recon_version": __version__})
     print(outcome.table)
     reused = sorted({result.method for result in outcome.results if result.reused and result.method != REFERENCE})
     if reused:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from recon.cli import UsageError
 from recon.commands.benchmark import add_window_argument
+from recon.geometry import Geometry
+from recon.version import __version__
 
 #: The preset the shipped weights were trained for.
 DEMO_GEOMETRY = {"image_size": 128, "num_angles": 360, "num_detectors": 183}
@@ -46,19 +48,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import recon
     from recon.benchmark import RunConfig, benchmark, builtin_data
 
     if args.samples < 1:
         raise UsageError(f"--samples: expected a positive number of test images, got {args.samples}")
     methods = args.methods or default_methods()
-    geometry = recon.Geometry.parallel(**DEMO_GEOMETRY)
+    geometry = Geometry.parallel(**DEMO_GEOMETRY)
     data = builtin_data(geometry, args.samples, seed=args.seed)
     # fresh: the demo is short, and a stale folder must not stand in for this version's results
     config = RunConfig(output=args.output, resume=False, progress=not args.quiet)
     outcome = benchmark(data, methods, config, cpu_backend="sparse", window=args.window,
                         metadata={"command": "recon demo", "samples": args.samples, "seed": args.seed,
-                                  "recon_version": recon.__version__})
+                                  "recon_version": __version__})
     print(outcome.table)
     print("wrote " + ", ".join(str(path) for path in outcome.files.values()), file=sys.stderr)
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import platform
 
+from recon.version import __version__
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``recon info`` takes no arguments."""
@@ -39,9 +41,7 @@ def run(args: argparse.Namespace) -> int:
     import astra
     import torch
 
-    import recon
-
-    print(f"recon          {recon.__version__}")
+    print(f"recon          {__version__}")
     print(f"python         {platform.python_version()}")
     for label, installed in library_versions().items():
         print(f"{label:<15}{installed}")

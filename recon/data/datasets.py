@@ -29,7 +29,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from recon.checks import check_finite
-from recon.data.hdf5 import HDF5_ERRORS, create_sample_dataset, inspect_paired, open_hdf5
+from recon.data.hdf5 import HDF5_ERRORS, check_storage, create_sample_dataset, inspect_paired, open_hdf5
 from recon.files import atomic_path
 from recon.geometry import Geometry
 
@@ -89,10 +89,14 @@ class LazyFiles:
             self._files[path] = open_hdf5(path)
         try:
             if key not in self._datasets:
-                self._datasets[key] = self._files[path][name]
+                dataset = self._files[path][name]
+                check_storage(dataset, path)
+                self._datasets[key] = dataset
             # a plain index takes h5py's fast path; a strided slice only for sparse view
             data = self._datasets[key][index] if step == 1 else self._datasets[key][index, ::step]
         except HDF5_ERRORS as error:
+            if str(path) in str(error):  # check_storage's own message
+                raise
             raise ValueError(f"{path}: cannot read sample {index} of {name!r} (corrupt?): {error}") from None
         data = np.asarray(data, dtype=np.float32)
         check_finite(data, f"{path}: dataset {name!r}, sample {index}")

@@ -28,6 +28,7 @@ import torch
 from recon.files import atomic_path
 from recon.models import Reconstructor, build_model
 from recon.models.base import CpuBackend, to_json_value
+from recon.version import __version__
 
 __all__ = [
     "FORMAT",
@@ -55,12 +56,6 @@ _RESERVED = ("format", "format_version", "model", "config", "code_version")
 
 class UnsafeCheckpointError(ValueError):
     """A checkpoint that could run code when loaded (a pickle); it is never opened."""
-
-
-def _code_version() -> str:
-    import recon
-
-    return recon.__version__
 
 
 def save_model(model: Reconstructor, path: str | os.PathLike, *, extra_metadata: Mapping[str, Any] | None = None,
@@ -95,7 +90,7 @@ def save_model(model: Reconstructor, path: str | os.PathLike, *, extra_metadata:
     if clashes:
         raise ValueError(f"extra_metadata: the keys {clashes} are reserved for recon's own metadata")
     metadata = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.name,
-                "config": model.config, "code_version": _code_version(), **extra}
+                "config": model.config, "code_version": __version__, **extra}
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     with atomic_path(path, overwrite=overwrite) as temporary:
         temporary.touch()  # a new file's permissions under the umask; safetensors itself creates 0600 files

@@ -8,7 +8,7 @@ import torch
 
 import recon
 from recon.algorithms import fbp, tv
-from recon.algorithms.tv import WEIGHT_RULES, WLS_BELOW_PHOTONS, default_data_term, default_weight, divergence, gradient
+from recon.algorithms.tv import REFERENCE_ANGLES, WEIGHT_RULES, WLS_BELOW_PHOTONS, default_data_term, default_weight, divergence, gradient
 from recon.data.simulated import PhantomSource, Simulation, simulate_images
 from recon.metrics import psnr
 from recon.physics import estimate_photons
@@ -98,12 +98,13 @@ def test_a_weight_per_image_equals_each_image_on_its_own(low_dose):
 @pytest.mark.parametrize("data_term", sorted(WEIGHT_RULES))
 def test_the_default_weight_follows_the_noise_level_of_each_sinogram(low_dose, data_term):
     A, _, y = low_dose
-    w4096, exponent = WEIGHT_RULES[data_term]
+    rule = WEIGHT_RULES[data_term]
+    at_4096 = rule.weight_at_4096 * (y.shape[-2] / REFERENCE_ANGLES) ** rule.angle_exponent  # 132 of 360 angles
     quarter_dose = default_weight(y, data_term, photons=1024.0)
-    torch.testing.assert_close(quarter_dose, torch.full((len(y),), w4096 * 4.0**exponent))
+    torch.testing.assert_close(quarter_dose, torch.full((len(y),), at_4096 * 4.0**rule.exponent))
     # The fixture is at 4096 photons: estimated from the data, N0 is within 10 % of it.
-    estimated = default_weight(y, data_term) / w4096
-    assert torch.all((estimated.log() / exponent).abs() < 0.1), estimated
+    estimated = default_weight(y, data_term) / at_4096
+    assert torch.all((estimated.log() / rule.exponent).abs() < 0.1), estimated
     torch.testing.assert_close(tv(y, A, iterations=5, data_term=data_term),
                                tv(y, A, iterations=5, data_term=data_term, weight=default_weight(y, data_term)))
 
