@@ -13,6 +13,7 @@ family, per protocol and dose) and every protocol's section. Usage::
 
     python experiments/regenerate.py                 # every protocol
     python experiments/regenerate.py low_dose        # one protocol (the README is rebuilt from all results)
+    python experiments/regenerate.py --readme-only   # no protocol: only the README, from the results on disk
 """
 
 from __future__ import annotations
@@ -115,12 +116,14 @@ def generalisation_section(names: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("protocols", nargs="*", help="protocol names (default: all in experiments/protocols)")
+    parser.add_argument("--readme-only", action="store_true",
+                        help="run no protocol: rebuild results/README.md from the results on disk")
     args = parser.parse_args(argv)
     available = protocol_names(PROTOCOLS)
     unknown = sorted(set(args.protocols) - set(available))
     if unknown:
         parser.error(f"unknown protocols {unknown}; expected some of {available}")
-    for name in args.protocols or available:
+    for name in [] if args.readme_only else args.protocols or available:
         run_protocol(load_protocol(PROTOCOLS, name), RESULTS / name, progress=True)
     sections = [rebase_links((RESULTS / name / "section.md").read_text(), name) for name in available
                 if (RESULTS / name / "section.md").is_file()]

@@ -108,7 +108,8 @@ def tv(
         :func:`default_weight`: from the noise level of each sinogram (its
         ``N0``, estimated from the data unless ``photons`` is given) by the
         data term's rule in :data:`WEIGHT_RULES`, fitted on validation
-        images (never test images) at 1024 to 16384 photons.
+        images (never test images) at 1024 to 16384 photons, 360 and 60
+        angles (the weight scales with ``A.geometry.num_angles``).
     iterations : int
         PDHG iterations (>= 0); each costs one ``A`` and one ``A^T``.
     data_term : {"ls", "wls"}
@@ -138,10 +139,11 @@ def tv(
 
     Notes
     -----
-    The default term and weight follow the dose, not the image, and were
-    fitted at 300 iterations (``experiments/results/tv_weight_rule``: within
-    0.25 dB of the best weight on each validation family at 1024, 4096 and
-    16384 photons). Images with much fine structure may want less, sparse
+    The default term and weight follow the dose and the number of angles,
+    not the image, and were fitted at 300 iterations on 128x128 images with
+    183 bins (``experiments/results/tv_weight_rule``: within 0.35 dB of the
+    best weight on each validation family at 1024, 4096 and 16384 photons,
+    360 and 60 angles). Images with much fine structure may want less, sparse
     high-contrast toy images more (5e-4 with ``"ls"`` on the 48x48 ellipses
     of the test suite): refine the weight on validation images of your own
     with :func:`recon.algorithms.select_parameter`. The discrepancy

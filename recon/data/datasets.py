@@ -29,7 +29,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from recon.checks import check_finite
-from recon.data.hdf5 import HDF5_ERRORS, check_storage, create_sample_dataset, inspect_paired, open_hdf5
+from recon.data.hdf5 import HDF5_ERRORS, create_sample_dataset, inspect_paired, open_hdf5
+from recon.data.hdf5_guard import check_storage
 from recon.files import atomic_path
 from recon.geometry import Geometry
 

@@ -32,6 +32,7 @@ import h5py
 import numpy as np
 
 from recon.checks import check_finite
+from recon.data.hdf5_guard import probe_metadata
 from recon.files import atomic_path
 from recon.geometry import Geometry
 from recon.version import __version__
@@ -43,7 +44,6 @@ __all__ = [
     "create_sample_dataset",
     "open_hdf5",
     "read_hdf5",
-    "check_storage",
     "HDF5_ERRORS",
     "PairedWriter",
     "write_paired",
@@ -107,9 +107,11 @@ def read_hdf5(path: str | os.PathLike) -> Iterator[h5py.File]:
     ------
     ValueError
         Not an HDF5 file, or one whose metadata or data h5py cannot read
-        (:data:`HDF5_ERRORS` that do not name the file already); the
-        message names the file.
+        (:data:`HDF5_ERRORS` that do not name the file already), or whose
+        metadata crash or hang libhdf5 (:func:`~recon.data.hdf5_guard.probe_metadata`);
+        the message names the file.
     """
+    probe_metadata(path)
     with open_hdf5(path) as h5:
         try:
             yield h5
@@ -117,58 +119,6 @@ def read_hdf5(path: str | os.PathLike) -> Iterator[h5py.File]:
             if str(path) in str(error):  # recon's own message about this file
                 raise
             raise ValueError(f"{path}: not a readable HDF5 file (damaged?): {' '.join(str(error).split())}") from None
-
-
-#: Bytes that HDF5's Fletcher-32 filter appends to each chunk (its checksum).
-_FLETCHER32_BYTES = 4
-
-
-def check_storage(data: h5py.Dataset, path: str | os.PathLike) -> None:
-    """Refuse a dataset whose storage index points past the file or at chunks of impossible size.
-
-    libhdf5 2.0.0 does not check this itself: a chunk of a Fletcher-32
-    checksummed dataset whose recorded size is 0 (one bit flip in the chunk
-    index) crashes the process with a segmentation fault when it is read.
-    This reads the index only, no data.
-
-    Parameters
-    ----------
-    data : h5py.Dataset
-        A dataset of an open file.
-    path : path-like
-        The file, for the message (and its size on disk).
-
-    Raises
-    ------
-    ValueError
-        A chunk or the contiguous data lies (partly) outside the file, or a
-        chunk's stored size cannot hold it: 0, no larger than its checksum,
-        or, without compression, other than its elements' bytes (plus the
-        checksum); the message names the file, the dataset and the chunk.
-    """
-    file_size = os.path.getsize(path)
-    where = f"{path}: dataset {data.name!r}"
-    if data.chunks is None:
-        offset, size = data.id.get_offset(), data.id.get_storage_size()
-        if offset is not None and offset + size > file_size:
-            raise ValueError(f"{where}: its data ({size} bytes at {offset}) lie past the end of the file "
-                             f"({file_size} bytes; truncated or damaged?)")
-        return
-    raw = int(np.prod(data.chunks)) * data.dtype.itemsize
-    checksum = _FLETCHER32_BYTES if data.fletcher32 else 0
-    sizes = {raw, raw + checksum} if data.compression is None and data.scaleoffset is None else None
-
-    def check(chunk) -> None:
-        if chunk.byte_offset + chunk.size > file_size:
-            problem = f"lies past the end of the file ({file_size} bytes; truncated or damaged?)"
-        elif chunk.size <= checksum or (sizes is not None and chunk.size not in sizes):
-            problem = f"cannot hold {raw} bytes of data"
-        else:
-            return
-        raise ValueError(f"{where}: the chunk at {tuple(chunk.chunk_offset)} ({chunk.size} bytes at "
-                         f"{chunk.byte_offset}) {problem}")
-
-    data.id.chunk_iter(check)
 
 
 class PairedWriter:

@@ -75,6 +75,8 @@ def _data_shape(path: Path) -> tuple[int, ...]:
         if "data" not in h5:
             raise ValueError(f"{path}: missing dataset 'data' (found {sorted(h5)})")
         data = h5["data"]
+        if not isinstance(data, h5py.Dataset):
+            raise ValueError(f"{path}: 'data': expected a dataset, got {type(data).__name__}")
         if data.ndim != 3 or data.dtype != np.float32:
             raise ValueError(f"{path}: dataset 'data': expected float32 (n, ., .), got {data.dtype} {data.shape}")
         return data.shape
