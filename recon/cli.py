@@ -14,12 +14,13 @@ traceback.
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
 import os
 import signal
 import sys
 import threading
+
+from recon.errors import USER_ERRNOS, UsageError, is_user_error
 
 __all__ = ["main", "COMMANDS", "UsageError", "is_user_error"]
 
@@ -32,33 +33,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "benchmark": ("recon.commands.benchmark", "compare reconstructors on one dataset: table, CSV/JSON/Markdown, figure"),
 }
 
-
-class UsageError(Exception):
-    """An error caused by the user's input; reported in one line, exit status 2."""
-
-
-_USER_ERRORS = (UsageError, ValueError, TypeError, FileNotFoundError, FileExistsError,
-                PermissionError, IsADirectoryError, NotADirectoryError)
-#: ``OSError`` numbers a user fixes: a read-only file system, a full disk or quota, no permission.
-_USER_ERRNOS = (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM)
 #: The environment variable that, set to 1, shows tracebacks (like ``--debug``).
 DEBUG_VARIABLE = "RECON_DEBUG"
 
 
-def is_user_error(error: BaseException) -> bool:
-    """Whether ``error`` is one the user can fix, reported without a traceback (exit status 2).
-
-    These are :class:`UsageError`, ``ValueError`` (recon's checkpoint and
-    data errors included), ``TypeError``, the missing, existing, forbidden or
-    wrong-kind file errors of ``OSError`` and an ``OSError`` whose errno says
-    the output cannot be written (read-only file system, no space, no
-    permission).
-    """
-    return isinstance(error, _USER_ERRORS) or (isinstance(error, OSError) and error.errno in _USER_ERRNOS)
-
-
 def _one_line(error: BaseException) -> str:
-    if isinstance(error, OSError) and error.errno in _USER_ERRNOS and error.filename is not None:
+    if isinstance(error, OSError) and error.errno in USER_ERRNOS and error.filename is not None:
         message = f"{error.filename}: expected a writable file or folder, got: {error.strerror}"
     else:
         message = str(error)

@@ -237,7 +237,7 @@ def line_integrals(
     """
     fine = fine_geometry(A.geometry, factor)
     check_number("mu_max", mu_max, above=0)
-    A._check(x, A.domain_shape, "image")
+    A.check_input(x, adjoint=False)
     check_finite(x, "image")
     return _operator(fine, A.projector, A.num_threads)(upsample(x * mu_max, fine.image_shape))
 

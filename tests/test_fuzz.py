@@ -35,7 +35,7 @@ import torch
 import yaml
 
 import recon
-from recon.cli import is_user_error
+from recon.errors import is_user_error
 
 CASES = int(os.environ.get("RECON_FUZZ_CASES", "4"))
 SEED = int(os.environ.get("RECON_FUZZ_SEED", "0"))

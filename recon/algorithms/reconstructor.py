@@ -14,8 +14,8 @@ import torch
 from torch import Tensor
 
 from recon.algorithms.cgls import cgls
-from recon.algorithms.fbp import fbp
 from recon.algorithms.common import PARAMETER_BOUNDS, check_iterations
+from recon.algorithms.fbp import fbp
 from recon.algorithms.landweber import landweber
 from recon.algorithms.sirt import sirt
 from recon.algorithms.tv import tv

@@ -34,7 +34,8 @@ from recon.benchmark.data import BenchmarkData, builtin_data, open_data
 from recon.benchmark.methods import Method, build_method, build_methods, parse_spec
 from recon.benchmark.pipeline import BenchmarkOutcome, benchmark
 from recon.benchmark.protocol import Bootstrap, ImageSet, Protocol, Target, TvGrid
-from recon.benchmark.protocol_run import ProtocolOutcome, run_protocol
+from recon.benchmark.protocol_outcome import ProtocolOutcome
+from recon.benchmark.protocol_run import run_protocol
 from recon.benchmark.runner import REFERENCE, MethodResult, RunConfig, run_benchmark
 from recon.benchmark.scoring import data_consistency
 

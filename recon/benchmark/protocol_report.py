@@ -5,16 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from recon.benchmark.comparison import PAIRED_METRICS, comparisons_markdown
 from recon.benchmark.methods import describe_geometry
 from recon.benchmark.protocol import TV_ORACLE, Protocol
+from recon.benchmark.protocol_outcome import DoseOutcome, ProtocolOutcome
 from recon.benchmark.provenance import ModelRecord
 from recon.benchmark.report import markdown_summary
-
-if TYPE_CHECKING:
-    from recon.benchmark.protocol_run import DoseOutcome, ProtocolOutcome
 
 __all__ = ["comparisons_document", "demote_headings", "generalisation_markdown", "section_markdown",
            "targets_document"]

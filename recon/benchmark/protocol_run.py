@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,72 +37,20 @@ from recon.benchmark.comparison import Bootstrap, group_names, paired_comparison
 from recon.benchmark.data import BenchmarkData
 from recon.benchmark.files import write_json, write_text
 from recon.benchmark.methods import Method, build_methods, is_checkpoint
-from recon.benchmark.pipeline import BenchmarkOutcome, benchmark
+from recon.benchmark.pipeline import benchmark
 from recon.benchmark.protocol import ImageSet, Protocol, Target
+from recon.benchmark.protocol_outcome import DoseOutcome, ProtocolOutcome
 from recon.benchmark.protocol_report import comparisons_document, section_markdown, targets_document
-from recon.benchmark.provenance import ModelRecord, refuse_test_families
+from recon.benchmark.provenance import refuse_test_families
 from recon.benchmark.runner import MethodResult, RunConfig
-from recon.version import __version__
 from recon.benchmark.tv_rows import TvSearch, search_tv, tv_methods
 from recon.operators import RayTransform
+from recon.version import __version__
 
-__all__ = ["DoseOutcome", "ProtocolOutcome", "check_target", "run_protocol"]
+__all__ = ["check_target", "run_protocol"]
 
 #: CPU backend of every operator of a protocol run.
 CPU_BACKEND = "sparse"
-
-
-@dataclass(frozen=True, kw_only=True)
-class DoseOutcome:
-    """What a protocol produced at one dose.
-
-    Attributes
-    ----------
-    photons : float
-    folder : Path
-        Where its benchmark reports are.
-    benchmark : BenchmarkOutcome
-    rivals : dict of str to str
-        Table label of each rival name: the classical specs and the TV rows.
-    searches : dict of str to TvSearch
-        ``"validation"`` (the tuned TV row) and ``"oracle"`` (searched on the test images).
-    comparisons : list of dict
-        Per learned method, classical method and group (``"all"`` first): ``photons``,
-        ``learned``, ``classical`` (label), ``rival`` (rival name), ``group``, ``n``,
-        and ``psnr``/``ssim`` intervals of the mean difference learned - classical.
-    targets : list of dict
-        Per target at this dose: its text, ``method``, ``rival`` (label), ``group``,
-        ``n``, ``psnr_margin``, ``ssim_higher``, ``psnr``/``ssim`` intervals and ``met``.
-    """
-
-    photons: float
-    folder: Path
-    benchmark: BenchmarkOutcome
-    rivals: dict[str, str]
-    searches: dict[str, TvSearch]
-    comparisons: list[dict[str, Any]]
-    targets: list[dict[str, Any]]
-
-
-@dataclass(frozen=True, kw_only=True)
-class ProtocolOutcome:
-    """What :func:`run_protocol` produced.
-
-    Attributes
-    ----------
-    protocol : Protocol
-    models : dict of str to ModelRecord
-        The learned methods' training and validation families and training doses.
-    doses : list of DoseOutcome
-        In the protocol's order of doses.
-    files : dict of str to Path
-        ``comparisons``, ``comparisons_json``, ``targets``, ``targets_json``, ``models`` and ``section``.
-    """
-
-    protocol: Protocol
-    models: dict[str, ModelRecord]
-    doses: list[DoseOutcome]
-    files: dict[str, Path]
 
 
 def _simulated(image_set: ImageSet, operator: RayTransform, photons: float

@@ -18,8 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from recon.cli import UsageError
+from recon.errors import UsageError
 from recon.version import __version__
+
 
 def add_window_argument(parser: argparse.ArgumentParser) -> None:
     """The ``--window`` option of the figure (:func:`recon.plotting.ct_window`), shared with ``recon demo``."""

@@ -17,8 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from recon.cli import UsageError
 from recon.commands.benchmark import add_window_argument
+from recon.errors import UsageError
 from recon.geometry import Geometry
 from recon.version import __version__
 

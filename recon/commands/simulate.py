@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from recon.cli import UsageError
-from recon.data.hdf5 import PairedWriter
 from recon.data.families import PHANTOMS
+from recon.data.hdf5 import PairedWriter
 from recon.data.simulated import PhantomSource, Simulation, simulate_into
+from recon.errors import UsageError
 from recon.files import output_folder
 from recon.geometry import Geometry
 from recon.physics import LODOPAB_FINE_FACTOR, LODOPAB_PHOTONS

@@ -31,8 +31,10 @@ from typing import Literal
 
 import numpy as np
 
-from recon.data import evaluation_phantoms, phantoms, training_phantoms
+from recon.data.evaluation_phantoms import overlapping_ellipses, pelvis_phantom, polygon_phantom
+from recon.data.phantoms import forbild, random_ellipses, shepp_logan
 from recon.data.seeds import sample_seeds
+from recon.data.training_phantoms import mixed_phantom
 from recon.geometry import Geometry
 
 __all__ = ["FAMILIES", "PHANTOMS", "RANDOM_PHANTOMS", "Family", "FamilyRole", "PhantomName", "PhantomSource",
@@ -70,7 +72,7 @@ class Family:
 
 @lru_cache(maxsize=16)
 def _fixed_image(name: str, geometry: Geometry) -> np.ndarray:
-    image = phantoms.shepp_logan(geometry.image_shape) if name == "shepp-logan" else phantoms.forbild(geometry)
+    image = shepp_logan(geometry.image_shape) if name == "shepp-logan" else forbild(geometry)
     image.flags.writeable = False
     return image
 
@@ -91,15 +93,15 @@ def _random(generator: Callable[..., np.ndarray]) -> Callable[[Geometry, int, in
 #: Every family by name, in the order of ``--phantom`` choices.
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("mixed", "training", "diverse synthetic anatomy: heads, thoraxes, abdomens, ellipse bodies, blobs",
-           _random(training_phantoms.mixed_phantom)),
+           _random(mixed_phantom)),
     Family("ellipses", "training", "random ellipse bodies with painted inserts (a layout of mixed)",
-           _random(lambda shape, seed: phantoms.random_ellipses(shape, seed=seed))),
+           _random(lambda shape, seed: random_ellipses(shape, seed=seed))),
     Family("pelvis", "validation", "pelvis: fat, muscle, bladder, rectum, hips, sacrum",
-           _random(evaluation_phantoms.pelvis_phantom)),
+           _random(pelvis_phantom)),
     Family("polygons", "validation", "straight-edged polygons of random CT numbers in a polygonal body",
-           _random(evaluation_phantoms.polygon_phantom)),
+           _random(polygon_phantom)),
     Family("overlapping-ellipses", "test", "many random ellipses whose contrasts add (after Adler & Oktem)",
-           _random(evaluation_phantoms.overlapping_ellipses)),
+           _random(overlapping_ellipses)),
     Family("shepp-logan", "test", "the modified Shepp-Logan phantom",
            lambda geometry, _member, _seed: _fixed_image("shepp-logan", geometry), kind="fixed"),
     Family("forbild", "test", "the FORBILD head phantom (ODL)",

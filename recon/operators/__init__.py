@@ -1,6 +1,7 @@
 """Linear operators: the ray transform, its backends and the ODL bridge."""
 
+from recon.operators.autograd import BackendOperator
 from recon.operators.base import AdjointOperator, LinearOperator, dot_test
 from recon.operators.ray_transform import RayTransform
 
-__all__ = ["LinearOperator", "AdjointOperator", "RayTransform", "dot_test"]
+__all__ = ["LinearOperator", "AdjointOperator", "BackendOperator", "RayTransform", "dot_test"]

@@ -1,14 +1,53 @@
-"""The single autograd bridge between torch and the projector backends."""
+"""The single autograd bridge between torch and the projector backends, and the operators that use it."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from recon.operators.ray_transform import RayTransform
+from recon.operators.base import LinearOperator
+
+__all__ = ["BackendOperator", "project"]
+
+
+class BackendOperator(LinearOperator):
+    """A :class:`LinearOperator` computed outside autograd, by ASTRA, a sparse matrix or ODL.
+
+    Subclasses implement :meth:`apply_backend` and may refine
+    :meth:`check_input`; :meth:`forward` and :meth:`adjoint` check a batch
+    and pass it through :func:`project`, the one autograd bridge, whose
+    backward is the other direction (exact for a linear operator, and
+    differentiable again).
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``A x``: ``(B, C, *domain_shape)`` -> ``(B, C, *range_shape)``, with autograd."""
+        return project(self.check_input(x, adjoint=False), self, adjoint=False)
+
+    def adjoint(self, y: Tensor) -> Tensor:
+        """``A^T y``: ``(B, C, *range_shape)`` -> ``(B, C, *domain_shape)``, with autograd."""
+        return project(self.check_input(y, adjoint=True), self, adjoint=True)
+
+    def check_input(self, data: Tensor, *, adjoint: bool) -> Tensor:
+        """``data`` if it is a batch ``(B, C, *shape)`` of the direction's input shape, else an error.
+
+        Raises
+        ------
+        TypeError
+            Not a tensor.
+        ValueError
+            Another shape; the message gives the expected one.
+        """
+        shape = self.range_shape if adjoint else self.domain_shape
+        if not isinstance(data, Tensor):
+            raise TypeError(f"expected a torch.Tensor, got {type(data).__name__}")
+        if data.dim() != len(shape) + 2 or tuple(data.shape[2:]) != tuple(shape):
+            raise ValueError(f"expected shape (B, C, {', '.join(map(str, shape))}), got {tuple(data.shape)}")
+        return data
+
+    def apply_backend(self, data: Tensor, *, adjoint: bool) -> Tensor:  # pragma: no cover - abstract
+        """``A x`` (or ``A^T y`` if ``adjoint``) of a checked batch, without autograd."""
+        raise NotImplementedError
 
 
 class _Project(torch.autograd.Function):
@@ -20,10 +59,10 @@ class _Project(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, data: Tensor, operator: RayTransform, adjoint: bool) -> Tensor:
+    def forward(ctx, data: Tensor, operator: BackendOperator, adjoint: bool) -> Tensor:
         ctx.operator = operator
         ctx.adjoint = adjoint
-        return operator._apply_backend(data, adjoint=adjoint)
+        return operator.apply_backend(data, adjoint=adjoint)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
@@ -32,6 +71,6 @@ class _Project(torch.autograd.Function):
         return project(grad, ctx.operator, adjoint=not ctx.adjoint), None, None
 
 
-def project(data: Tensor, operator: RayTransform, *, adjoint: bool) -> Tensor:
-    """Apply ``operator`` (or its adjoint) to a validated batch, with autograd."""
+def project(data: Tensor, operator: BackendOperator, *, adjoint: bool) -> Tensor:
+    """Apply ``operator`` (or its adjoint) to a checked batch, with autograd."""
     return _Project.apply(data, operator, adjoint)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from recon.operators.autograd import project
+from recon.operators.autograd import BackendOperator
 from recon.operators.base import LinearOperator
 from recon.operators.ray_transform import RayTransform
 
@@ -119,7 +119,7 @@ def as_odl_operator(operator: LinearOperator, *, domain=None, range=None):
     return _Forward()
 
 
-class OdlOperatorModule(LinearOperator):
+class OdlOperatorModule(BackendOperator):
     """Any linear ODL operator as a batched, differentiable torch operator.
 
     ``forward`` maps ``(B, C, *domain.shape)`` to ``(B, C, *range.shape)``
@@ -141,18 +141,9 @@ class OdlOperatorModule(LinearOperator):
         self.range_shape = tuple(odl_operator.range.shape)
         self._transpose_scale = _weight(odl_operator.domain) / _weight(odl_operator.range)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return project(x, self, adjoint=False)
-
-    def adjoint(self, y: Tensor) -> Tensor:
-        return project(y, self, adjoint=True)
-
-    def _apply_backend(self, data: Tensor, *, adjoint: bool) -> Tensor:
+    def apply_backend(self, data: Tensor, *, adjoint: bool) -> Tensor:
+        """The ODL operator (or its adjoint) on each element of a checked batch, on the CPU."""
         expected = self.range_shape if adjoint else self.domain_shape
-        if data.dim() != len(expected) + 2 or tuple(data.shape[2:]) != expected:
-            raise ValueError(
-                f"expected shape (B, C, {', '.join(map(str, expected))}), got {tuple(data.shape)}"
-            )
         function = self.odl_operator.adjoint if adjoint else self.odl_operator
         space = function.domain
         batch = data.detach().cpu().reshape(-1, *expected).numpy()

@@ -9,10 +9,9 @@ import torch
 from torch import Tensor
 
 from recon.geometry import Geometry
-from recon.operators.autograd import project
+from recon.operators.autograd import BackendOperator
 from recon.operators.backends import Backend, create_backend
 from recon.operators.backends.astra_cpu import astra_projector_type
-from recon.operators.base import LinearOperator
 
 __all__ = ["RayTransform", "parse_bytes"]
 
@@ -45,7 +44,7 @@ def _check_projector(geometry: Geometry, projector: str) -> None:
         raise ValueError(f"projector: expected one of {get_args(ProjectorName)}, got {projector!r}")
 
 
-class RayTransform(LinearOperator):
+class RayTransform(BackendOperator):
     """The discrete ray transform ``A`` of a :class:`~recon.Geometry` and its adjoint.
 
     ``A(x)`` maps float32 images ``(B, C, nx, ny)`` to sinograms
@@ -196,15 +195,20 @@ class RayTransform(LinearOperator):
         return state
 
     # ---------------------------------------------------------------- applying
-    def forward(self, x: Tensor) -> Tensor:
-        """``A x``: images ``(B, C, *image_shape)`` -> sinograms ``(B, C, *sinogram_shape)``."""
-        return project(self._check(x, self.domain_shape, "image"), self, adjoint=False)
+    def check_input(self, data: Tensor, *, adjoint: bool) -> Tensor:
+        """``data`` if it is a float32 CPU or CUDA batch of sinograms (``adjoint``) or images, else an error.
 
-    def adjoint(self, y: Tensor) -> Tensor:
-        """``A^T y``: sinograms ``(B, C, *sinogram_shape)`` -> images ``(B, C, *image_shape)``."""
-        return project(self._check(y, self.range_shape, "sinogram"), self, adjoint=True)
+        ``forward`` maps images ``(B, C, *image_shape)`` to sinograms
+        ``(B, C, *sinogram_shape)``, ``adjoint`` the reverse.
 
-    def _check(self, data: Tensor, shape: tuple[int, ...], what: str) -> Tensor:
+        Raises
+        ------
+        TypeError
+            Not a tensor, or not float32.
+        ValueError
+            Another shape (the message gives this geometry's), or another device.
+        """
+        shape, what = (self.range_shape, "sinogram") if adjoint else (self.domain_shape, "image")
         if not isinstance(data, Tensor):
             raise TypeError(f"{what}: expected a torch.Tensor, got {type(data).__name__}")
         expected = f"(B, C, {', '.join(map(str, shape))})"
@@ -223,7 +227,7 @@ class RayTransform(LinearOperator):
             raise ValueError(f"{what}: expected a CPU or CUDA tensor, got device {data.device}")
         return data
 
-    def _apply_backend(self, data: Tensor, *, adjoint: bool) -> Tensor:
+    def apply_backend(self, data: Tensor, *, adjoint: bool) -> Tensor:
         """Run the backend on a checked batch; no autograd here."""
         batch, channels = data.shape[:2]
         in_shape, out_shape = (

@@ -7,30 +7,12 @@ pre-allocated output. ``RayTransform`` picks one per device.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
-
-from torch import Tensor
+from typing import Callable
 
 from recon.geometry import Geometry
+from recon.operators.backends.common import Backend, BackendUnavailableError, import_astra
 
-__all__ = ["Backend", "BACKENDS", "create_backend", "BackendUnavailableError"]
-
-
-class BackendUnavailableError(RuntimeError):
-    """A backend cannot run here; the message says what to install or change."""
-
-
-class Backend(Protocol):
-    """What ``RayTransform`` needs from a backend."""
-
-    def forward(self, volume: Tensor, out: Tensor) -> None:
-        """Write ``A volume`` into ``out``: ``(N, *image) -> (N, *sinogram)``."""
-
-    def adjoint(self, sinogram: Tensor, out: Tensor) -> None:
-        """Write ``A^T sinogram`` into ``out``: ``(N, *sinogram) -> (N, *image)``."""
-
-    def close(self) -> None:
-        """Free native resources; the backend is unusable afterwards."""
+__all__ = ["Backend", "BACKENDS", "create_backend", "BackendUnavailableError", "import_astra"]
 
 
 def _astra_cpu(geometry: Geometry, projector: str, **options) -> Backend:
@@ -74,14 +56,3 @@ def create_backend(name: str, geometry: Geometry, projector: str, **options) -> 
     except KeyError:
         raise ValueError(f"unknown backend {name!r}; expected one of {sorted(BACKENDS)}") from None
     return factory(geometry, projector, **options)
-
-
-def import_astra():
-    """Import ASTRA or raise :class:`BackendUnavailableError` saying how to get it."""
-    try:
-        import astra
-    except ImportError as err:  # pragma: no cover - astra is a dependency
-        raise BackendUnavailableError(
-            "the ASTRA backends need astra-toolbox: pip install astra-toolbox==2.5.0"
-        ) from err
-    return astra

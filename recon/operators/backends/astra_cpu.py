@@ -15,7 +15,7 @@ from functools import lru_cache
 from torch import Tensor
 
 from recon.geometry import Geometry
-from recon.operators.backends import BackendUnavailableError, import_astra
+from recon.operators.backends.common import BackendUnavailableError, import_astra
 
 __all__ = ["AstraCpuBackend", "astra_projector_type", "create_cpu_projector"]
 

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from recon.geometry import Geometry
-from recon.operators.backends import BackendUnavailableError, import_astra
+from recon.operators.backends.common import BackendUnavailableError, import_astra
 
 __all__ = ["AstraCudaBackend"]
 

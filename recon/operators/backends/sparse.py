@@ -22,8 +22,8 @@ from torch import Tensor
 
 from recon.files import atomic_path
 from recon.geometry import Geometry
-from recon.operators.backends import import_astra
 from recon.operators.backends.astra_cpu import astra_projector_type, create_cpu_projector
+from recon.operators.backends.common import import_astra
 
 __all__ = ["SparseMatrixBackend", "estimate_sparse_bytes", "cache_directory"]
 
