@@ -36,6 +36,7 @@ import torch
 import recon
 from benchmarks.common import DOCS, machine_description, markdown_table, median_seconds, write_section
 from benchmarks.models import model_arguments, sinograms, training_step
+from recon.geometry import SMALL_PRESET
 from recon.models import MODELS, build_model
 
 
@@ -170,8 +171,8 @@ def main() -> None:
         raise SystemExit("benchmarks.cuda: needs a CUDA GPU (torch.cuda.is_available() is False)")
     start = time.perf_counter()
     repeats = 3 if args.quick else args.repeats
-    small = {"parallel 128²/360/183": recon.Geometry.parallel(image_size=128, num_angles=360, num_detectors=183),
-             "fan 128²/360/183": recon.Geometry.fan(image_size=128, num_angles=360, num_detectors=183)}
+    small = {"parallel 128²/360/183": recon.Geometry.lodopab_small(),
+             "fan 128²/360/183": recon.Geometry.fan(**SMALL_PRESET)}
     large = {} if args.quick else {
         "parallel LoDoPaB 362²/1000/513": recon.Geometry.lodopab(),
         "fan 362²/1000/513": recon.Geometry.fan(image_size=362, num_angles=1000, num_detectors=513),

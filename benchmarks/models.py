@@ -51,7 +51,7 @@ from recon.models import MODELS, build_model, unrolled
 from recon.operators import RayTransform
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
-SMALL = recon.Geometry.parallel(image_size=128, num_angles=360, num_detectors=183)
+SMALL = recon.Geometry.lodopab_small()
 TRAINING_BATCH = 8
 
 

@@ -79,11 +79,13 @@ except ImportError:  # run as ``python benchmarks/operators.py``
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from common import machine_description, markdown_table, write_section
 
+from recon.geometry import SMALL_PRESET
+
 MiB = 2**20
 GiB = 2**30
 BATCHES = (1, 8)
 SIZES = {
-    "128": dict(image_size=128, num_angles=360, num_detectors=183),
+    "128": SMALL_PRESET,
     "256": dict(image_size=256, num_angles=360, num_detectors=363),
     "lodopab": dict(image_size=362, num_angles=1000, num_detectors=513),
 }

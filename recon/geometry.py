@@ -31,9 +31,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["Geometry", "BeamKind"]
+__all__ = ["Geometry", "BeamKind", "SMALL_PRESET"]
 
 BeamKind = Literal["parallel", "fan", "parallel3d", "cone"]
+#: recon's small preset, the size options of :meth:`Geometry.lodopab_small`: LoDoPaB-CT's field of
+#: view at 128x128 pixels, 360 angles over 180 degrees and 183 detector bins. The shipped models,
+#: the demo, the benchmark protocols and the commands' defaults use it.
+SMALL_PRESET = {"image_size": 128, "num_angles": 360, "num_detectors": 183}
 _KINDS_2D = ("parallel", "fan")
 _KINDS_3D = ("parallel3d", "cone")
 _DIVERGENT = ("fan", "cone")
@@ -257,6 +261,17 @@ class Geometry:
     def lodopab(cls) -> Geometry:
         """Exactly LoDoPaB-CT: 362x362 on [-0.13, 0.13]^2 m, 1000 angles, 513 bins."""
         return cls.parallel(image_size=362, num_angles=1000, num_detectors=513)
+
+    @classmethod
+    def lodopab_small(cls) -> Geometry:
+        """recon's small preset (:data:`SMALL_PRESET`): LoDoPaB-CT's field of view at 128x128, 360 angles, 183 bins.
+
+        Examples
+        --------
+        >>> Geometry.lodopab_small().sinogram_shape
+        (360, 183)
+        """
+        return cls.parallel(**SMALL_PRESET)
 
     @classmethod
     def fan(

@@ -18,6 +18,7 @@ from recon.algorithms.common import (
 )
 from recon.algorithms.fbp import fbp
 from recon.checks import check_finite, check_number
+from recon.geometry import SMALL_PRESET
 from recon.operators import LinearOperator, RayTransform
 from recon.physics import LODOPAB_PHOTONS, MU_MAX, estimate_photons
 
@@ -31,8 +32,9 @@ DataTerm = Literal["wls", "ls"]
 #: falls behind). Both this and :data:`WEIGHT_RULES` are fitted on validation images (pelvis,
 #: polygons) by ``python experiments/tv_weight_rule.py`` (its ``rule.json``; a test checks they agree).
 WLS_BELOW_PHOTONS = 6400.0
-#: The number of angles (over 180 degrees, 183 bins, 128x128) the rules' ``weight_at_4096`` holds for.
-REFERENCE_ANGLES = 360
+#: The number of angles the rules' ``weight_at_4096`` holds for: the small preset's (over 180 degrees,
+#: 183 bins, 128x128; :meth:`recon.Geometry.lodopab_small`).
+REFERENCE_ANGLES = SMALL_PRESET["num_angles"]
 
 
 class WeightRule(NamedTuple):

@@ -220,7 +220,7 @@ class Target:
 
 
 #: The geometry of every standard protocol: 128²/360/183, the shipped models' preset.
-PRESET = Geometry.parallel(image_size=128, num_angles=360, num_detectors=183)
+PRESET = Geometry.lodopab_small()
 #: Test images: overlapping ellipses, Shepp-Logan, FORBILD and every anatomy crop once (5 slices x 5 crops).
 TEST_IMAGES = ImageSet(blocks=(("overlapping-ellipses", 16), ("shepp-logan", 4), ("forbild", 4), ("anatomy", 25)),
                        seed=100)

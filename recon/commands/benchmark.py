@@ -18,7 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from recon.commands.simulate import size_options
 from recon.errors import UsageError
+from recon.geometry import SMALL_PRESET
 from recon.version import __version__
 
 
@@ -61,9 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     builtin.add_argument("--geometry", choices=("parallel", "fan", "lodopab"), default=None,
                          help="preset on LoDoPaB's field of view (default parallel); 'lodopab' is 362x362, "
                               "1000 angles, 513 bins and ignores the size options")
-    builtin.add_argument("--image-size", type=int, default=None, help="image side, pixels (default 128)")
-    builtin.add_argument("--num-angles", type=int, default=None, help="angles (default 360)")
-    builtin.add_argument("--num-detectors", type=int, default=None, help="detector bins (default 183)")
+    for option, default, text in size_options():
+        builtin.add_argument(option, type=int, default=None, help=f"{text} (default {default})")
     builtin.add_argument("--angle-step", type=int, default=None,
                          help="sparse view: keep every N-th angle (default 1)")
     builtin.add_argument("--seed", type=int, default=None, help="seed of phantoms and noise (default 0)")
@@ -97,9 +98,8 @@ def _levels(args: argparse.Namespace) -> list:
         return default if value is None else value
 
     geometry = build_geometry(argparse.Namespace(
-        geometry=given("geometry", "parallel"), image_size=given("image_size", 128),
-        num_angles=given("num_angles", 360), num_detectors=given("num_detectors", 183),
-        angle_step=given("angle_step", 1)))
+        geometry=given("geometry", "parallel"), angle_step=given("angle_step", 1),
+        **{name: given(name, default) for name, default in SMALL_PRESET.items()}))
     return builtin_data(geometry, given("samples", 16), photons=given("photons", [4096]), seed=given("seed", 0))
 
 

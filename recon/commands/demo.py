@@ -22,9 +22,6 @@ from recon.errors import UsageError
 from recon.geometry import Geometry
 from recon.version import __version__
 
-#: The preset the shipped weights were trained for.
-DEMO_GEOMETRY = {"image_size": 128, "num_angles": 360, "num_detectors": 183}
-
 
 def default_methods() -> list[str]:
     """``recon benchmark``'s defaults (FBP, TV, the peers) and every shipped model."""
@@ -53,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.samples < 1:
         raise UsageError(f"--samples: expected a positive number of test images, got {args.samples}")
     methods = args.methods or default_methods()
-    geometry = Geometry.parallel(**DEMO_GEOMETRY)
+    geometry = Geometry.lodopab_small()  # the shipped models' preset
     data = builtin_data(geometry, args.samples, seed=args.seed)
     # fresh: the demo is short, and a stale folder must not stand in for this version's results
     config = RunConfig(output=args.output, resume=False, progress=not args.quiet)

@@ -22,7 +22,7 @@ from recon.data.hdf5 import PairedWriter
 from recon.data.simulated import PhantomSource, Simulation, simulate_into
 from recon.errors import UsageError
 from recon.files import output_folder
-from recon.geometry import Geometry
+from recon.geometry import SMALL_PRESET, Geometry
 from recon.physics import LODOPAB_FINE_FACTOR, LODOPAB_PHOTONS
 
 SPLITS = ("train", "validation", "test")
@@ -51,9 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     geometry.add_argument("--geometry", choices=("parallel", "fan", "lodopab"), default="parallel",
                           help="preset on LoDoPaB's field of view (default parallel); 'lodopab' is "
                                "362x362, 1000 angles, 513 bins and ignores the size options")
-    geometry.add_argument("--image-size", type=int, default=128, help="image side, pixels (default 128)")
-    geometry.add_argument("--num-angles", type=int, default=360, help="angles (default 360)")
-    geometry.add_argument("--num-detectors", type=int, default=183, help="detector bins (default 183)")
+    for option, default, text in size_options():
+        geometry.add_argument(option, type=int, default=default, help=f"{text} (default {default})")
     geometry.add_argument("--angle-step", type=int, default=1, help="sparse view: keep every N-th angle")
     physics = parser.add_argument_group("physics")
     physics.add_argument("--photons", type=float, default=LODOPAB_PHOTONS,
@@ -76,6 +75,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--batch-size", type=int, default=16, help="images projected together (default 16)")
     output.add_argument("--overwrite", action="store_true", help="replace existing split files")
     output.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def size_options() -> list[tuple[str, int, str]]:
+    """The commands' geometry size options: ``(option, default, help)``, the defaults :data:`~recon.geometry.SMALL_PRESET`'s."""
+    texts = {"image_size": "image side, pixels", "num_angles": "angles", "num_detectors": "detector bins"}
+    return [(f"--{name.replace('_', '-')}", default, texts[name]) for name, default in SMALL_PRESET.items()]
 
 
 def build_geometry(args: argparse.Namespace) -> Geometry:

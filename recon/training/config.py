@@ -4,7 +4,7 @@ A protocol file (``experiments/*.yaml``) looks like::
 
     model: lpd
     model_args: {iterations: 10, initialization: fbp}
-    geometry: {preset: parallel, image_size: 128, num_angles: 360, num_detectors: 183}
+    geometry: {preset: lodopab_small}        # 128x128, 360 angles, 183 bins
     data: {source: phantoms, train_samples: 2048, validation_samples: 64, photons: 4096}
     epochs: 20
     batch_size: 8
@@ -37,7 +37,7 @@ __all__ = ["DataConfig", "TrainingConfig", "load_config", "apply_overrides", "bu
 
 DataSource = Literal["phantoms", "hdf5", "lodopab"]
 Device = Literal["auto", "cpu", "cuda"]
-_PRESETS = ("parallel", "fan", "lodopab")
+_PRESETS = ("parallel", "fan", "lodopab", "lodopab_small")
 
 
 def _check_choice(name: str, value: Any, options: type) -> None:
@@ -122,7 +122,7 @@ class TrainingConfig:
     model_args : dict
         Constructor arguments of the model, besides ``geometry``, ``cpu_backend`` and ``cuda_backend``.
     geometry : dict, optional
-        ``{"preset": "parallel" | "fan" | "lodopab", **arguments}`` for the
+        ``{"preset": "parallel" | "fan" | "lodopab" | "lodopab_small", **arguments}`` for the
         :class:`~recon.Geometry` class method, or a ``Geometry.to_dict()``.
         Required for phantoms; for files it defaults to (and must equal) theirs.
     data : DataConfig

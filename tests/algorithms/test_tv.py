@@ -23,7 +23,7 @@ FIXTURE_WEIGHT = 5e-4
 def test_default_weight_beats_stronger_and_weaker_ones_at_the_small_preset(data_term):
     """At 128x128/360/183 and 4096 photons, on a family the rule was not fitted on (ellipses), the
     default weight beats 8x stronger and 4x weaker ones."""
-    geometry = recon.Geometry.parallel(image_size=128, num_angles=360, num_detectors=183)
+    geometry = recon.Geometry.lodopab_small()
     A = recon.RayTransform(geometry, cpu_backend="sparse")
     images = np.stack([PhantomSource("ellipses", geometry, 7, 1)(i) for i in range(2)])
     y = torch.from_numpy(simulate_images(images, A, Simulation(photons=4096.0, seed=7), range(2), stream=1))[:, None]

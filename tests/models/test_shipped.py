@@ -11,7 +11,7 @@ from recon.metrics import psnr, ssim
 from recon.training.checkpoint import WEIGHTS_DIR, read_metadata, shipped_models
 
 SHIPPED = ("lpd-small", "lgd-small", "fbpconvnet-small", "redcnn-small")
-GEOMETRY = recon.Geometry.parallel(image_size=128, num_angles=360, num_detectors=183)
+GEOMETRY = recon.Geometry.lodopab_small()
 
 
 @pytest.fixture(scope="module")

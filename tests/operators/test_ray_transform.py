@@ -150,7 +150,7 @@ def test_norm_is_cached_and_matches_the_largest_singular_value():
 @pytest.mark.parametrize(
     ("geometry", "size"),
     [
-        (Geometry.parallel(image_size=128, num_angles=360, num_detectors=183), "128"),
+        (Geometry.lodopab_small(), "128"),
         (Geometry.lodopab(), "lodopab"),
         (PARALLEL, "odd"),
         (FAN, "fan"),
