@@ -839,7 +839,7 @@ def make_report(args, sizes, results, notes, sparse_info, memory, memory_size, d
 
 
 def targets(sizes, per_size, sparse_info, memory, astra_own, memory_size, fixed_overhead=None) -> list[str]:
-    """The targets of issue 2, each with its numbers and met / missed."""
+    """The operators' speed and memory targets, each with its numbers and met / missed."""
     rows = []
     small = [s for s in sizes if s in ("128", "256")]
 
@@ -937,7 +937,7 @@ def targets(sizes, per_size, sparse_info, memory, astra_own, memory_size, fixed_
                     if single else "")
                  + (f"; matrices {memo}" if memo else ""),
                  verdict(all(v >= 10 for _, v in values) if values else None)])
-    return ["**Targets of issue 2** (ratios from this run)", "", markdown_table(["target", "measured", "verdict"], rows), ""]
+    return ["**Speed and memory targets** (ratios from this run)", "", markdown_table(["target", "measured", "verdict"], rows), ""]
 
 
 if __name__ == "__main__":

@@ -17,14 +17,15 @@ from typing import Any, Literal
 import numpy as np
 
 from recon.benchmark.runner import MethodResult
+from recon.benchmark.scoring import METRIC_TABLE
 
 __all__ = ["Bootstrap", "Interval", "Verdict", "bootstrap_interval", "comparisons_markdown", "group_names",
            "paired_comparison", "paired_differences"]
 
 Verdict = Literal["better", "tie", "worse"]
-#: The paired metrics and their table headings.
-PAIRED_METRICS = {"psnr": "Δ PSNR, dB", "ssim": "Δ SSIM"}
-_DIGITS = {"psnr": 2, "ssim": 4}
+#: The paired metrics and their table headings (:data:`~recon.benchmark.scoring.METRIC_TABLE`'s ``paired_heading``).
+PAIRED_METRICS = {name: metric.paired_heading for name, metric in METRIC_TABLE.items() if metric.paired_heading}
+_DIGITS = {name: METRIC_TABLE[name].digits for name in PAIRED_METRICS}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,15 +23,14 @@ from typing import Any
 from recon.benchmark.files import write_json, write_text
 from recon.benchmark.methods import describe_geometry
 from recon.benchmark.runner import REFERENCE, MethodResult
-from recon.benchmark.scoring import METRICS
+from recon.benchmark.scoring import METRIC_TABLE, METRICS
 
 __all__ = ["COLUMNS", "markdown_summary", "summarize", "write_reports"]
 
 #: Measured columns of a result row: the metrics and the seconds per image.
 COLUMNS = (*METRICS, "seconds")
-_HEADINGS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "data_consistency": "data consistency",
-             "hu_error": "HU error", "hu_noise": "HU noise", "seconds": "seconds / image"}
-_DIGITS = {"psnr": 2, "ssim": 4, "data_consistency": 2, "hu_error": 1, "hu_noise": 1, "seconds": 3}
+_HEADINGS = {**{name: metric.heading for name, metric in METRIC_TABLE.items()}, "seconds": "seconds / image"}
+_DIGITS = {**{name: metric.digits for name, metric in METRIC_TABLE.items()}, "seconds": 3}
 
 
 #: Columns without a spread: every image of a batch gets the batch's time divided by its size.

@@ -4,7 +4,7 @@ For each data level (one per dose of a sweep) and each method, every sample
 is reconstructed in batches and scored (:mod:`recon.benchmark.scoring`); the
 per-image rows and the first few reconstructions are then written under
 ``OUTPUT/parts/`` atomically. A later run with the same output folder reuses
-every part whose key (data, method, sample count, batch size, number of
+every part whose key (data, method, sample count, metric set, batch size,
 examples) matches, so an interrupted run recomputes only unfinished methods.
 
 Each data level also gets a reference row, :data:`REFERENCE`: the ground
@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader
 from recon.benchmark.data import BenchmarkData
 from recon.benchmark.files import file_slug, write_array, write_json
 from recon.benchmark.methods import Method
-from recon.benchmark.scoring import score
+from recon.benchmark.scoring import METRICS, score
 from recon.checks import check_finite
 from recon.operators import RayTransform
 
@@ -294,7 +294,7 @@ def run_benchmark(levels: Sequence[BenchmarkData], methods: Sequence[Method], co
             for name, method_key, reconstruct, timed in entries:
                 bar.set_description(f"{level.name} | {name}")
                 rows_path, examples_path = part_paths(config.output, level, name)
-                key = {"data": level.key, "method": method_key, "samples": len(level),
+                key = {"data": level.key, "method": method_key, "samples": len(level), "metrics": list(METRICS),
                        "batch_size": config.batch_size, "examples": list(kept), "roi": config.roi_key()}
                 stored = _load_part(rows_path, examples_path, key) if config.resume else None
                 if stored is not None:

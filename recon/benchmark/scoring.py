@@ -31,6 +31,7 @@ is empty (no soft tissue).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -39,10 +40,47 @@ from recon.metrics import broadcast_roi, psnr, roi_hu_stats, soft_tissue_roi, ss
 from recon.operators import LinearOperator
 from recon.physics import post_log_variance
 
-__all__ = ["METRICS", "data_consistency", "hu_scores", "score"]
+__all__ = ["METRICS", "METRIC_TABLE", "Metric", "data_consistency", "hu_scores", "score"]
 
-#: Metric columns of every result row, in table order.
-METRICS = ("psnr", "ssim", "data_consistency", "hu_error", "hu_noise")
+
+@dataclass(frozen=True)
+class Metric:
+    """What the reports need to know of one benchmark metric.
+
+    Attributes
+    ----------
+    name : str
+        Its column in result rows, CSV and JSON.
+    heading : str
+        Its table heading, with the unit.
+    digits : int
+        Decimals in tables.
+    higher_is_better : bool or None
+        Its direction; None where the best value is in between (data consistency: 1).
+    paired_heading : str or None
+        The heading of its paired difference learned - classical (with a bootstrap interval in
+        the protocols' comparisons and targets); None if it is not compared that way.
+    """
+
+    name: str
+    heading: str
+    digits: int
+    higher_is_better: bool | None
+    paired_heading: str | None = None
+
+
+#: Every metric of a result row, in table order: the one place that lists them. Adding one here
+#: (and computing it in :func:`score`) puts it in every table, CSV and JSON; benchmark parts
+#: saved under another metric set are recomputed, not reused (their resume key holds the names).
+METRIC_TABLE: dict[str, Metric] = {metric.name: metric for metric in (
+    Metric("psnr", "PSNR (dB)", 2, True, "Δ PSNR, dB"),
+    Metric("ssim", "SSIM", 4, True, "Δ SSIM"),
+    Metric("data_consistency", "data consistency", 2, None),
+    Metric("hu_error", "HU error", 1, False),
+    Metric("hu_noise", "HU noise", 1, False),
+)}
+#: The metric columns of every result row, in table order.
+METRICS = tuple(METRIC_TABLE)
 
 
 def data_consistency(x: Tensor, y: Tensor, A: LinearOperator, *, photons: float | None,
@@ -111,9 +149,10 @@ def score(x: Tensor, gt: Tensor, y: Tensor, A: LinearOperator, *, photons: float
     for the others.
     """
     x = x.detach().float().cpu()
-    return {
+    scores = {
         "psnr": psnr(x, gt)[:, 0],
         "ssim": ssim(x, gt)[:, 0],
         "data_consistency": data_consistency(x, y, A, photons=photons, mu_max=mu_max),
         **hu_scores(x, gt, roi=roi, mu_max=mu_max),
     }
+    return {name: scores[name] for name in METRICS}

@@ -132,6 +132,26 @@ def test_interrupted_run_resumes_without_recomputing_finished_methods(tmp_path, 
     assert calls(other_batch) == [2, 2]  # another key: recomputed
 
 
+def test_parts_saved_under_another_metric_set_are_recomputed_not_reused(tmp_path, tiny_levels, monkeypatch):
+    from recon.benchmark import runner
+
+    config = RunConfig(output=tmp_path, batch_size=2, progress=False)
+    level = tiny_levels[:1]
+    first = methods()
+    benchmark(level, first, config)
+    # A part from before a metric existed: its rows lack the metric, its key the metric set.
+    rows_path = part_paths(tmp_path, level[0], "fbp")[0]
+    stored = json.loads(rows_path.read_text())
+    stored["key"]["metrics"] = ["psnr", "ssim"]
+    stored["rows"] = [{k: v for k, v in row.items() if k != "hu_noise"} for row in stored["rows"]]
+    rows_path.write_text(json.dumps(stored))
+    second = methods()
+    outcome = benchmark(level, second, config)
+    assert calls(second) == [4, 0]  # fbp recomputed, cgls reused
+    assert all("hu_noise" in row for result in outcome.results for row in result.rows)
+    assert runner.METRICS == tuple(json.loads(rows_path.read_text())["key"]["metrics"])
+
+
 def test_empty_data_and_bad_configs_are_refused(tmp_path):
     with pytest.raises(ValueError, match="empty"):
         BenchmarkData(name="nothing", key="k", geometry=GEOMETRY,
