@@ -13,6 +13,7 @@ from recon.version import __version__
 #: Public name -> the module that defines it.
 _PUBLIC = {
     "Geometry": "recon.geometry",
+    "Reconstructor": "recon.interfaces",
     "RayTransform": "recon.operators",
     "LinearOperator": "recon.operators",
     "dot_test": "recon.operators",

@@ -67,3 +67,29 @@ def test_info_lists_the_versions_of_every_library_recon_uses(capsys):
     for name in ("torch", "astra-toolbox", "odl", "numpy", "h5py", "pydicom"):
         assert name in LIBRARIES and versions[name] != "not installed"
         assert any(line.split() == [name, versions[name]] for line in out.splitlines()), name
+
+
+def test_old_class_names_still_work_for_one_release_with_a_deprecation_warning():
+    import pytest
+
+    from recon.algorithms import BoundMethod
+    from recon.models import LearnedReconstructor
+
+    with pytest.warns(DeprecationWarning, match="recon.models.LearnedReconstructor"):
+        from recon.models import Reconstructor as OldModel
+    with pytest.warns(DeprecationWarning, match="recon.algorithms.BoundMethod"):
+        from recon.algorithms import Reconstructor as OldMethod
+    assert OldModel is LearnedReconstructor and OldMethod is BoundMethod
+
+
+def test_classical_and_learned_methods_are_both_reconstructors():
+    from recon.algorithms import BoundMethod
+    from recon.models import MODELS, build_model, list_models
+
+    geometry = recon.Geometry.parallel(image_size=16, num_angles=10, num_detectors=23)
+    classical = BoundMethod("tv", recon.RayTransform(geometry), {"iterations": 2})
+    learned = build_model("lpd", geometry=geometry, iterations=1)
+    for method in (classical, learned):
+        assert isinstance(method, recon.Reconstructor) and method.geometry == geometry and method.name
+    assert not isinstance(object(), recon.Reconstructor)
+    assert list_models() == sorted(MODELS) and "lpd" in list_models()

@@ -3,10 +3,12 @@
 Every method has the form ``method(y, A, **params) -> x`` with sinograms
 ``y`` of shape ``(B, C, num_angles, num_detectors)`` and images
 ``(B, C, nx, ny)``, and runs on the device of ``y`` through the operator
-``A``. :class:`Reconstructor` binds a method to its parameters for the
+``A``. :class:`BoundMethod` binds a method to an operator and its parameters for the
 benchmark harness; :func:`select_parameter` tunes one parameter on a
 validation set.
 """
+
+import warnings
 
 from recon.algorithms.cgls import cgls
 from recon.algorithms.common import Callback
@@ -14,8 +16,8 @@ from recon.algorithms.fbp import FilterName, fbp
 from recon.algorithms.landweber import landweber
 from recon.algorithms.reconstructor import (
     METHODS,
+    BoundMethod,
     ParameterSearch,
-    Reconstructor,
     select_parameter,
 )
 from recon.algorithms.sirt import sirt
@@ -26,7 +28,7 @@ __all__ = [
     "Callback",
     "FilterName",
     "ParameterSearch",
-    "Reconstructor",
+    "BoundMethod",
     "cgls",
     "fbp",
     "landweber",
@@ -34,3 +36,12 @@ __all__ = [
     "sirt",
     "tv",
 ]
+
+
+def __getattr__(name: str):
+    """``Reconstructor``: the old name of :class:`BoundMethod`, kept for one release (warns)."""
+    if name == "Reconstructor":
+        warnings.warn("recon.algorithms.Reconstructor is now recon.algorithms.BoundMethod; the old name goes "
+                      "in the next release", DeprecationWarning, stacklevel=2)
+        return BoundMethod
+    raise AttributeError(f"module 'recon.algorithms' has no attribute {name!r}")

@@ -23,7 +23,7 @@ from recon.checks import check_number
 from recon.metrics import psnr
 from recon.operators import LinearOperator
 
-__all__ = ["METHODS", "MethodName", "ParameterSearch", "Reconstructor", "select_parameter"]
+__all__ = ["METHODS", "MethodName", "ParameterSearch", "BoundMethod", "select_parameter"]
 
 MethodName = Literal["fbp", "sirt", "cgls", "landweber", "tv"]
 
@@ -34,8 +34,8 @@ METHODS: Mapping[str, Callable[..., Tensor]] = MappingProxyType(
 
 
 @dataclass(frozen=True)
-class Reconstructor:
-    """A classical method bound to an operator and parameters: ``x = r(y)``.
+class BoundMethod:
+    """A classical method bound to an operator and parameters: ``x = r(y)``, a :class:`recon.Reconstructor`.
 
     Parameters
     ----------
@@ -56,7 +56,7 @@ class Reconstructor:
     --------
     >>> import recon
     >>> A = recon.RayTransform(recon.Geometry.parallel(image_size=32, num_angles=20, num_detectors=45))
-    >>> r = Reconstructor("tv", A, {"weight": 4e-4, "iterations": 50})
+    >>> r = BoundMethod("tv", A, {"weight": 4e-4, "iterations": 50})
     >>> r.name, dict(r.params)
     ('tv', {'weight': 0.0004, 'iterations': 50})
     """
@@ -78,13 +78,18 @@ class Reconstructor:
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
         object.__setattr__(self, "name", self.name or self.method)
 
+    @property
+    def geometry(self):
+        """The operator's :class:`~recon.Geometry` (what :class:`recon.Reconstructor` asks for)."""
+        return self.operator.geometry
+
     def __call__(self, y: Tensor, **overrides: Any) -> Tensor:
         """Reconstruct ``y`` (B, C, A, D) -> (B, C, H, W); ``overrides`` replace bound parameters."""
         return METHODS[self.method](y, self.operator, **{**self.params, **overrides})
 
-    def with_params(self, **changes: Any) -> Reconstructor:
+    def with_params(self, **changes: Any) -> BoundMethod:
         """A copy with some parameters changed."""
-        return Reconstructor(self.method, self.operator, {**self.params, **changes}, self.name)
+        return BoundMethod(self.method, self.operator, {**self.params, **changes}, self.name)
 
 
 def _check_value(method: str, key: str, value: Any) -> None:
@@ -142,7 +147,7 @@ class ParameterSearch:
 
 
 def select_parameter(
-    reconstructor: Reconstructor,
+    reconstructor: BoundMethod,
     y: Tensor,
     ground_truth: Tensor,
     *,
@@ -155,7 +160,7 @@ def select_parameter(
 
     Parameters
     ----------
-    reconstructor : Reconstructor
+    reconstructor : BoundMethod
         The method and its other parameters.
     y : Tensor, shape (N, C, A, D)
         Validation sinograms.
@@ -196,7 +201,7 @@ def select_parameter(
     return ParameterSearch(parameter=parameter, best=best, table=table)
 
 
-def _scores(reconstructor: Reconstructor, y: Tensor, truth: Tensor, parameter: str,
+def _scores(reconstructor: BoundMethod, y: Tensor, truth: Tensor, parameter: str,
             values: list[Any], metric: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
     """Summed metric of one batch for every value, shape (len(values),)."""
     def total(x: Tensor) -> float:

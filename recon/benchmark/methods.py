@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from recon.algorithms import METHODS, Reconstructor
+from recon.algorithms import METHODS, BoundMethod
 from recon.geometry import Geometry
 from recon.operators import RayTransform
 
@@ -338,7 +338,7 @@ def build_method(spec: str, geometry: Geometry, *, operator: RayTransform | None
     name, params = parse_spec(spec)
     if name in METHODS:
         operator = operator if operator is not None else RayTransform(geometry, cpu_backend=cpu_backend)
-        bound = Reconstructor(name, operator, params, name=spec)
+        bound = BoundMethod(name, operator, params, name=spec)
         return Method(name=spec, key=f"classical:{spec}", reconstruct=bound)
     if name == ODL_FBP:
         return Method(name=spec, key=f"odl:{spec}", reconstruct=_odl_fbp(geometry, params))

@@ -21,7 +21,7 @@ from typing import Any
 
 from torch import Tensor
 
-from recon.algorithms import Reconstructor, select_parameter
+from recon.algorithms import BoundMethod, select_parameter
 from recon.benchmark.methods import Method, build_method
 from recon.benchmark.protocol import TV_DEFAULT, TV_ORACLE, TV_VALIDATED, TvGrid
 from recon.operators import RayTransform
@@ -75,7 +75,7 @@ def search_tv(grid: TvGrid, operator: RayTransform, y: Tensor, truth: Tensor) ->
     """
     table, best = [], None
     for term, weights in grid.candidates():
-        search = select_parameter(Reconstructor("tv", operator, {"data_term": term, "iterations": grid.iterations}),
+        search = select_parameter(BoundMethod("tv", operator, {"data_term": term, "iterations": grid.iterations}),
                                   y, truth, parameter="weight", values=list(weights), batch_size=SEARCH_BATCH)
         table += [{"data_term": term, "weight": weight, "psnr": score} for weight, score in search.table]
         if best is None or search.best_score > best.psnr:

@@ -15,19 +15,22 @@ name           class                                       kind
 =============  ==========================================  =====================
 """
 
-from recon.models.base import Reconstructor
+import warnings
+
+from recon.models.base import LearnedReconstructor
 from recon.models.dncnn import DnCNN
 from recon.models.fbpconvnet import FBPConvNet
 from recon.models.postprocessing import PostProcessing
 from recon.models.redcnn import REDCNN
-from recon.models.registry import MODELS, build_model, register_model
+from recon.models.registry import MODELS, build_model, list_models, register_model
 from recon.models.unrolled import LearnedGradientDescent, LearnedPrimalDual
 
 __all__ = [
     "MODELS",
     "register_model",
     "build_model",
-    "Reconstructor",
+    "list_models",
+    "LearnedReconstructor",
     "PostProcessing",
     "FBPConvNet",
     "REDCNN",
@@ -35,3 +38,12 @@ __all__ = [
     "LearnedGradientDescent",
     "LearnedPrimalDual",
 ]
+
+
+def __getattr__(name: str):
+    """``Reconstructor``: the old name of :class:`LearnedReconstructor`, kept for one release (warns)."""
+    if name == "Reconstructor":
+        warnings.warn("recon.models.Reconstructor is now recon.models.LearnedReconstructor; the old name goes "
+                      "in the next release", DeprecationWarning, stacklevel=2)
+        return LearnedReconstructor
+    raise AttributeError(f"module 'recon.models' has no attribute {name!r}")

@@ -15,7 +15,7 @@ from recon.geometry import Geometry
 from recon.operators import RayTransform
 from recon.operators.ray_transform import CudaBackendName as CudaBackend
 
-__all__ = ["Reconstructor", "CpuBackend", "CudaBackend", "Initialization", "as_geometry", "to_json_value"]
+__all__ = ["LearnedReconstructor", "CpuBackend", "CudaBackend", "Initialization", "as_geometry", "to_json_value"]
 
 CpuBackend = Literal["threads", "sparse", "auto"]
 Initialization = Literal["fbp", "zero"]
@@ -60,7 +60,7 @@ def _recording(init):
     return wrapper
 
 
-class Reconstructor(nn.Module):
+class LearnedReconstructor(nn.Module):
     """A learned reconstructor ``model(y) -> x`` on one geometry.
 
     Subclasses are registered by name (:func:`~recon.models.register_model`)
@@ -156,4 +156,4 @@ class Reconstructor(nn.Module):
         return self.operator.adjoint(y.float()) / self.scale()
 
 
-Reconstructor.__init__ = _recording(Reconstructor.__init__)
+LearnedReconstructor.__init__ = _recording(LearnedReconstructor.__init__)

@@ -29,7 +29,7 @@ class DnCNN(PostProcessing):
         Batch normalisation in the middle layers.
     **options
         ``fbp_filter``, ``frequency_scaling``, ``cpu_backend``, ``cuda_backend`` of
-        :class:`~recon.models.base.Reconstructor`.
+        :class:`~recon.models.base.LearnedReconstructor`.
 
     References
     ----------

@@ -88,7 +88,7 @@ class FBPConvNet(PostProcessing):
     batch_norm : bool
     **options
         ``fbp_filter``, ``frequency_scaling``, ``cpu_backend``, ``cuda_backend`` of
-        :class:`~recon.models.base.Reconstructor`.
+        :class:`~recon.models.base.LearnedReconstructor`.
 
     References
     ----------

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from recon.models.base import Reconstructor
+from recon.models.base import LearnedReconstructor
 
 __all__ = ["PostProcessing"]
 
 
-class PostProcessing(Reconstructor):
+class PostProcessing(LearnedReconstructor):
     """``model(y) = denoise(fbp(y))``; subclasses define :meth:`denoise`.
 
     The FBP uses the model's ``fbp_filter`` and ``frequency_scaling`` (see
-    :class:`~recon.models.base.Reconstructor`); it has no trainable parameters.
+    :class:`~recon.models.base.LearnedReconstructor`); it has no trainable parameters.
     """
 
     def denoise(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract

@@ -31,7 +31,7 @@ class REDCNN(PostProcessing):
         Odd kernel side (paper: 5).
     **options
         ``fbp_filter``, ``frequency_scaling``, ``cpu_backend``, ``cuda_backend`` of
-        :class:`~recon.models.base.Reconstructor`.
+        :class:`~recon.models.base.LearnedReconstructor`.
 
     Notes
     -----

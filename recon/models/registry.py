@@ -5,22 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from recon.models.base import Reconstructor
+from recon.models.base import LearnedReconstructor
 
-__all__ = ["MODELS", "register_model", "build_model"]
+__all__ = ["MODELS", "register_model", "build_model", "list_models"]
 
 #: Registered name -> reconstructor class.
-MODELS: dict[str, type[Reconstructor]] = {}
+MODELS: dict[str, type[LearnedReconstructor]] = {}
 
-ModelT = TypeVar("ModelT", bound=type[Reconstructor])
+ModelT = TypeVar("ModelT", bound=type[LearnedReconstructor])
 
 
 def register_model(name: str) -> Callable[[ModelT], ModelT]:
-    """Class decorator: make a :class:`Reconstructor` buildable as ``build_model(name, ...)``."""
+    """Class decorator: make a :class:`LearnedReconstructor` buildable as ``build_model(name, ...)``."""
 
     def register(cls: ModelT) -> ModelT:
-        if not (isinstance(cls, type) and issubclass(cls, Reconstructor)):
-            raise TypeError(f"register_model({name!r}): expected a Reconstructor subclass, got {cls!r}")
+        if not (isinstance(cls, type) and issubclass(cls, LearnedReconstructor)):
+            raise TypeError(f"register_model({name!r}): expected a LearnedReconstructor subclass, got {cls!r}")
         if name in MODELS and MODELS[name] is not cls:
             raise ValueError(f"register_model: the name {name!r} is taken by {MODELS[name].__qualname__}")
         cls.name = name
@@ -30,7 +30,18 @@ def register_model(name: str) -> Callable[[ModelT], ModelT]:
     return register
 
 
-def build_model(name: str, **config: Any) -> Reconstructor:
+def list_models() -> list[str]:
+    """The registered model names, sorted: what :func:`build_model` and training configs' ``model`` accept.
+
+    Examples
+    --------
+    >>> list_models()
+    ['dncnn', 'fbpconvnet', 'lgd', 'lpd', 'redcnn']
+    """
+    return sorted(MODELS)
+
+
+def build_model(name: str, **config: Any) -> LearnedReconstructor:
     """A new (untrained) model by registered name.
 
     Parameters
@@ -42,7 +53,7 @@ def build_model(name: str, **config: Any) -> Reconstructor:
 
     Returns
     -------
-    Reconstructor
+    LearnedReconstructor
 
     Examples
     --------

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from recon.geometry import Geometry
-from recon.models.base import Initialization, Reconstructor
+from recon.models.base import Initialization, LearnedReconstructor
 from recon.models.blocks import channels_last, conv_block
 from recon.models.registry import register_model
 
@@ -33,7 +33,7 @@ def _check_initialization(initialization: str) -> None:
 
 
 @register_model("lgd")
-class LearnedGradientDescent(Reconstructor):
+class LearnedGradientDescent(LearnedReconstructor):
     """Learned gradient descent with memory (Adler & Oktem 2017).
 
     With ``Â = A / ||A||`` and ``ŷ = y / ||A||``, iteration ``k`` computes
@@ -60,7 +60,7 @@ class LearnedGradientDescent(Reconstructor):
         refines it instead of first undoing random updates.
     **options
         ``fbp_filter``, ``frequency_scaling``, ``cpu_backend``, ``cuda_backend`` of
-        :class:`~recon.models.base.Reconstructor`.
+        :class:`~recon.models.base.LearnedReconstructor`.
 
     References
     ----------
@@ -96,7 +96,7 @@ class LearnedGradientDescent(Reconstructor):
 
 
 @register_model("lpd")
-class LearnedPrimalDual(Reconstructor):
+class LearnedPrimalDual(LearnedReconstructor):
     """Learned Primal-Dual (Adler & Oktem 2018).
 
     With ``Â = A / ||A||`` and ``ŷ = y / ||A||``, primal ``f`` (image,
@@ -130,7 +130,7 @@ class LearnedPrimalDual(Reconstructor):
         refines it instead of first undoing random updates.
     **options
         ``fbp_filter``, ``frequency_scaling``, ``cpu_backend``, ``cuda_backend`` of
-        :class:`~recon.models.base.Reconstructor`.
+        :class:`~recon.models.base.LearnedReconstructor`.
 
     References
     ----------

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from recon.files import atomic_path
-from recon.models import Reconstructor, build_model
+from recon.models import LearnedReconstructor, build_model
 from recon.models.base import CpuBackend, to_json_value
 from recon.version import __version__
 
@@ -58,13 +58,13 @@ class UnsafeCheckpointError(ValueError):
     """A checkpoint that could run code when loaded (a pickle); it is never opened."""
 
 
-def save_model(model: Reconstructor, path: str | os.PathLike, *, extra_metadata: Mapping[str, Any] | None = None,
+def save_model(model: LearnedReconstructor, path: str | os.PathLike, *, extra_metadata: Mapping[str, Any] | None = None,
                overwrite: bool = False) -> Path:
     """Write a model checkpoint (safetensors weights + JSON metadata), atomically.
 
     Parameters
     ----------
-    model : Reconstructor
+    model : LearnedReconstructor
         A registered model (a ``DistributedDataParallel`` wrapper is unwrapped).
     path : path-like
         Output file, conventionally ``*.safetensors``.
@@ -83,8 +83,8 @@ def save_model(model: Reconstructor, path: str | os.PathLike, *, extra_metadata:
     from safetensors.torch import save_file
 
     model = getattr(model, "module", model)
-    if not isinstance(model, Reconstructor) or not model.name:
-        raise TypeError(f"model: expected a registered recon Reconstructor, got {type(model).__name__}")
+    if not isinstance(model, LearnedReconstructor) or not model.name:
+        raise TypeError(f"model: expected a registered recon LearnedReconstructor, got {type(model).__name__}")
     extra = to_json_value(dict(extra_metadata or {}), "extra_metadata")
     clashes = sorted(set(extra) & set(_RESERVED))
     if clashes:
@@ -189,7 +189,7 @@ def read_metadata(path_or_name: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_model(path_or_name: str | os.PathLike, *, cpu_backend: CpuBackend | None = None,
-               device: torch.device | str = "cpu") -> Reconstructor:
+               device: torch.device | str = "cpu") -> LearnedReconstructor:
     """Rebuild a trained model, with its geometry, from a checkpoint.
 
     Parameters
@@ -203,7 +203,7 @@ def load_model(path_or_name: str | os.PathLike, *, cpu_backend: CpuBackend | Non
 
     Returns
     -------
-    Reconstructor
+    LearnedReconstructor
         In evaluation mode, ready for ``model(y) -> x``; its checkpoint
         metadata is ``model.metadata``.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from recon.algorithms import METHODS, Reconstructor
+from recon.algorithms import METHODS, BoundMethod
 from recon.metrics import psnr
 from tests.conftest import cuda_usable
 
@@ -18,7 +18,7 @@ def test_method_runs_on_cuda(low_dose, method):
     # the small difference between ASTRA's CPU and CUDA projectors (H100: CPU and CUDA iterates
     # differ by 0.6 % after 1 iteration, 3 % after 5, 9 % after 10, 20 % after 20).
     iterations = 5 if method == "cgls" else 10
-    reconstructor = Reconstructor(method, A, {} if method == "fbp" else {"iterations": iterations})
+    reconstructor = BoundMethod(method, A, {} if method == "fbp" else {"iterations": iterations})
     on_cpu = reconstructor(y)
     on_gpu = reconstructor(y.cuda())
     assert on_gpu.device.type == "cuda" and on_gpu.shape == on_cpu.shape

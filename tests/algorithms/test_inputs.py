@@ -76,4 +76,4 @@ def test_parameters_must_be_finite_and_in_range(tiny, name, params, message):
 def test_a_reconstructor_checks_its_parameters_when_bound(tiny, name, params, message):
     A, _ = tiny
     with pytest.raises(ValueError, match=message):
-        recon.algorithms.Reconstructor(name, A, params)
+        recon.algorithms.BoundMethod(name, A, params)

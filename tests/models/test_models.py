@@ -9,7 +9,7 @@ import torch
 
 import recon
 from recon.algorithms.fbp import fbp
-from recon.models import MODELS, Reconstructor, build_model, register_model
+from recon.models import MODELS, LearnedReconstructor, build_model, register_model
 
 GEOMETRY = recon.Geometry.parallel(image_size=(17, 11), num_angles=7, num_detectors=23)
 #: Small versions of every model; a new model must be added here to be tested.
@@ -26,7 +26,7 @@ def sinograms(batch: int = 3, seed: int = 0) -> torch.Tensor:
     return torch.rand((batch, 1, *GEOMETRY.sinogram_shape), generator=torch.Generator().manual_seed(seed))
 
 
-def small(name: str, **extra) -> Reconstructor:
+def small(name: str, **extra) -> LearnedReconstructor:
     torch.manual_seed(0)
     return build_model(name, geometry=GEOMETRY, **SMALL[name], **extra)
 
@@ -137,13 +137,13 @@ def test_registry_errors():
     with pytest.raises(TypeError, match="geometry"):
         build_model("lpd")
     with pytest.raises(ValueError, match="taken"):
-        register_model("lpd")(type("Other", (Reconstructor,), {}))
-    with pytest.raises(TypeError, match="Reconstructor"):
+        register_model("lpd")(type("Other", (LearnedReconstructor,), {}))
+    with pytest.raises(TypeError, match="LearnedReconstructor"):
         register_model("plain")(torch.nn.Linear)
 
 
 def test_constructor_arguments_must_be_json():
-    class Scaled(Reconstructor):
+    class Scaled(LearnedReconstructor):
         def __init__(self, geometry, *, factor=1.0, **options):
             super().__init__(geometry, **options)
 
