@@ -38,6 +38,7 @@ from benchmarks.common import DOCS, machine_description, markdown_table, median_
 from benchmarks.models import model_arguments, sinograms, training_step
 from recon.geometry import SMALL_PRESET
 from recon.models import MODELS, build_model
+from recon.operators.backends.astra_geometry import astra_geometries_2d, astra_geometries_3d
 
 
 def cuda_seconds(function: Callable[[], object], repeats: int) -> float:
@@ -53,7 +54,7 @@ def raw_astra_loop(geometry: recon.Geometry) -> tuple[Callable, Callable]:
     """Forward and adjoint by raw ASTRA ``direct_FP`` / ``direct_BP``, one image per call."""
     import astra
 
-    vol_geom, proj_geom = geometry.astra_geometries_3d(1)
+    vol_geom, proj_geom = astra_geometries_3d(geometry, 1)
     projector = astra.create_projector("cuda3d", proj_geom, vol_geom)
 
     def forward(x: torch.Tensor, out: torch.Tensor) -> None:
@@ -71,7 +72,7 @@ def astra_2d_fan(geometry: recon.Geometry) -> tuple[Callable, Callable]:
     """ASTRA's 2D CUDA fan-beam projector through ``create_sino`` / ``create_backprojection``."""
     import astra
 
-    vol_geom, proj_geom = geometry.astra_geometries_2d()
+    vol_geom, proj_geom = astra_geometries_2d(geometry)
     projector = astra.create_projector("cuda", proj_geom, vol_geom)
 
     def forward(x: np.ndarray) -> np.ndarray:

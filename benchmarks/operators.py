@@ -80,6 +80,7 @@ except ImportError:  # run as ``python benchmarks/operators.py``
     from common import machine_description, markdown_table, write_section
 
 from recon.geometry import SMALL_PRESET
+from recon.operators.backends.astra_geometry import astra_geometries_2d
 
 MiB = 2**20
 GiB = 2**30
@@ -256,7 +257,7 @@ class Methods:
             image = torch.empty_like(x)
 
             # raw ASTRA, single-threaded, into preallocated tensors
-            vol_geom, proj_geom = geometry.astra_geometries_2d()
+            vol_geom, proj_geom = astra_geometries_2d(geometry)
             projector = astra.create_projector("linear", proj_geom, vol_geom)
             self.closers.append(lambda p=projector: astra.projector.delete(p))
 
@@ -414,7 +415,7 @@ def call_overhead() -> dict[str, float]:
     A.backend_for(torch.device("cpu"))
     x, y = torch.rand(1, 1, 16, 16), torch.rand(1, 1, 8, 23)
     sino, image = torch.empty(8, 23), torch.empty(16, 16)
-    vol_geom, proj_geom = geometry.astra_geometries_2d()
+    vol_geom, proj_geom = astra_geometries_2d(geometry)
     projector = astra.create_projector("linear", proj_geom, vol_geom)
     loops = 2000
 
@@ -485,7 +486,7 @@ def case_memory(kind: str, size: str, batch: int) -> dict:
     base = memory_status()["VmRSS"]
     reset_peak()
     if kind == "astra":  # outputs allocated here, so they count like the others' outputs
-        vol_geom, proj_geom = geometry.astra_geometries_2d()
+        vol_geom, proj_geom = astra_geometries_2d(geometry)
         projector = astra.create_projector("linear", proj_geom, vol_geom)
 
         def run():

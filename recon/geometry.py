@@ -31,16 +31,54 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["Geometry", "BeamKind", "SMALL_PRESET"]
+__all__ = ["Geometry", "BeamKind", "KINDS", "KindFacts", "SMALL_PRESET"]
 
 BeamKind = Literal["parallel", "fan", "parallel3d", "cone"]
 #: recon's small preset, the size options of :meth:`Geometry.lodopab_small`: LoDoPaB-CT's field of
 #: view at 128x128 pixels, 360 angles over 180 degrees and 183 detector bins. The shipped models,
 #: the demo, the benchmark protocols and the commands' defaults use it.
 SMALL_PRESET = {"image_size": 128, "num_angles": 360, "num_detectors": 183}
-_KINDS_2D = ("parallel", "fan")
-_KINDS_3D = ("parallel3d", "cone")
-_DIVERGENT = ("fan", "cone")
+
+
+@dataclass(frozen=True)
+class KindFacts:
+    """What recon's layers need to know of one beam kind: one row of :data:`KINDS`.
+
+    Attributes
+    ----------
+    dimension : int
+        2 (images ``(nx, ny)``, a line detector) or 3 (volumes, a flat panel).
+    divergent : bool
+        Rays from a point source (fan, cone) rather than parallel.
+    default_projector : str
+        The ASTRA projector :class:`~recon.RayTransform` uses unless told:
+        ``"linear"`` (parallel) or ``"line"`` (fan), CPU projectors also
+        behind the sparse backend; ``"line"`` for the 3D kinds, whose CUDA
+        projector ignores the name.
+    cuda_backend : {"astra", "sparse"}
+        How CUDA tensors are projected: by ASTRA's CUDA projector, or by the
+        exact sparse matrix of the CPU projector (fan beam: ASTRA's CUDA
+        fan-beam pair is not adjoint). The 3D kinds run on CUDA only.
+    fbp : {"parallel", "fan"} or None
+        The weighting :func:`recon.algorithms.fbp` applies; None: no FBP.
+    """
+
+    dimension: int
+    divergent: bool
+    default_projector: str
+    cuda_backend: Literal["astra", "sparse"]
+    fbp: Literal["parallel", "fan"] | None
+
+
+#: Every beam kind's facts: the one place that says what a kind supports. Adding a kind means a
+#: row here, its constructor and validation in this module, and the backends that implement it.
+KINDS: dict[str, KindFacts] = {
+    "parallel": KindFacts(dimension=2, divergent=False, default_projector="linear", cuda_backend="astra",
+                          fbp="parallel"),
+    "fan": KindFacts(dimension=2, divergent=True, default_projector="line", cuda_backend="sparse", fbp="fan"),
+    "parallel3d": KindFacts(dimension=3, divergent=False, default_projector="line", cuda_backend="astra", fbp=None),
+    "cone": KindFacts(dimension=3, divergent=True, default_projector="line", cuda_backend="astra", fbp=None),
+}
 
 #: Half side length of LoDoPaB-CT's image domain [-0.13, 0.13]^2, in metres.
 LODOPAB_HALF_EXTENT = 0.13
@@ -145,11 +183,9 @@ class Geometry:
         self._validate()
 
     def _validate(self) -> None:
-        if self.kind not in _KINDS_2D + _KINDS_3D:
-            raise ValueError(
-                f"kind: expected one of {_KINDS_2D + _KINDS_3D}, got {self.kind!r}"
-            )
-        ndim = 2 if self.kind in _KINDS_2D else 3
+        if self.kind not in KINDS:
+            raise ValueError(f"kind: expected one of {tuple(KINDS)}, got {self.kind!r}")
+        ndim = KINDS[self.kind].dimension
         expected = {
             "image_shape": ndim,
             "image_min": ndim,
@@ -187,7 +223,7 @@ class Geometry:
         cell = self.pixel_size
         if not np.allclose(cell, cell[0], rtol=1e-6):
             raise ValueError(f"pixels must be square (ASTRA), got pixel sizes {cell} m")
-        if self.kind in _DIVERGENT:
+        if self.facts.divergent:
             if self.source_radius <= 0 or self.detector_radius < 0:
                 raise ValueError(
                     "a divergent beam needs source_radius > 0 and detector_radius >= 0, "
@@ -411,8 +447,13 @@ class Geometry:
         return (self.num_angles, *self.detector_shape)
 
     @property
+    def facts(self) -> KindFacts:
+        """What recon knows of this geometry's beam kind (:data:`KINDS`)."""
+        return KINDS[self.kind]
+
+    @property
     def is_divergent(self) -> bool:
-        return self.kind in _DIVERGENT
+        return self.facts.divergent
 
     @property
     def pixel_size(self) -> tuple[float, ...]:
@@ -490,123 +531,16 @@ class Geometry:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:20]
 
     # ---------------------------------------------------------------- geometry
-    def _directions(self) -> tuple[np.ndarray, np.ndarray]:
-        """Detector axis ``a`` and ray direction ``d`` per angle, shape (A, 2)."""
+    def directions(self) -> tuple[np.ndarray, np.ndarray]:
+        """Detector axis ``a`` and ray direction ``d`` per angle, each shape (A, 2), unit vectors in ``(x, y)``."""
         theta = np.asarray(self.angles, dtype=np.float64)
         a = np.stack([np.cos(theta), np.sin(theta)], axis=1)
         d = np.stack([-np.sin(theta), np.cos(theta)], axis=1)
         return a, d
 
-    def _detector_centre_offset(self) -> tuple[float, ...]:
+    def detector_centre_offset(self) -> tuple[float, ...]:
+        """The detector's centre along each detector axis, metres (0 for a centred detector)."""
         return tuple(0.5 * (lo + hi) for lo, hi in zip(self.detector_min, self.detector_max))
-
-    # -------------------------------------------------------------------- ASTRA
-    def astra_geometries_2d(self) -> tuple[dict, dict]:
-        """ASTRA 2D CPU volume and projection geometries (``*_vec`` form).
-
-        recon's ``(x, y)`` maps to ASTRA's ``(X, Y) = (y, -x)``, so an x-first
-        array is passed to ASTRA unchanged (rows = x, columns = y).
-        """
-        import astra
-
-        if self.ndim != 2:
-            raise ValueError(f"ASTRA 2D geometries need a 2D geometry, got {self.kind!r}")
-        (xmin, ymin), (xmax, ymax) = self.image_min, self.image_max
-        vol_geom = astra.create_vol_geom(
-            self.image_shape[0], self.image_shape[1], ymin, ymax, -xmax, -xmin
-        )
-
-        def to_astra(v: np.ndarray) -> np.ndarray:
-            return np.stack([v[:, 1], -v[:, 0]], axis=1)
-
-        a, d = self._directions()
-        (s_mid,) = self._detector_centre_offset()
-        (spacing,) = self.detector_spacing
-        u = to_astra(spacing * a)
-        if self.kind == "parallel":
-            vectors = np.hstack([to_astra(d), to_astra(s_mid * a), u])
-            proj_geom = astra.create_proj_geom("parallel_vec", self.detector_shape[0], vectors)
-        else:
-            source = to_astra(-self.source_radius * d)
-            centre = to_astra(self.detector_radius * d + s_mid * a)
-            vectors = np.hstack([source, centre, u])
-            proj_geom = astra.create_proj_geom("fanflat_vec", self.detector_shape[0], vectors)
-        return vol_geom, proj_geom
-
-    def astra_geometries_3d(self, num_slices: int = 1) -> tuple[dict, dict]:
-        """ASTRA 3D (CUDA) volume and projection geometries.
-
-        For a 2D parallel geometry, ``num_slices`` images are stacked along
-        ASTRA's ``Z`` axis with one detector row each, so a whole batch is one
-        ASTRA call: volume ``(num_slices, nx, ny)``, projections
-        ``(num_slices, num_angles, num_detectors)``. recon's ``(x, y)`` maps to
-        ASTRA's ``(X, Y, Z) = (y, x, slice)``.
-
-        For 3D geometries recon's ``(x, y, z)`` maps to ASTRA's
-        ``(X, Y, Z) = (z, y, x)`` (as ODL does), the volume ``(nx, ny, nz)`` is
-        passed unchanged and ASTRA returns projections ``(num_u, num_angles,
-        num_v)``.
-        """
-        import astra
-
-        if self.ndim == 2:
-            if self.kind == "fan":
-                raise ValueError("fan-beam geometries have no ASTRA 3D form here: on CUDA they use "
-                                 "the sparse system matrix (ASTRA's CUDA fan-beam pair is not adjoint)")
-            return self._astra_stacked_2d(astra, num_slices)
-        return self._astra_3d(astra)
-
-    def _astra_stacked_2d(self, astra, num_slices: int) -> tuple[dict, dict]:
-        (xmin, ymin), (xmax, ymax) = self.image_min, self.image_max
-        slice_thickness = self.pixel_size[0]
-        half_z = 0.5 * num_slices * slice_thickness
-        vol_geom = astra.create_vol_geom(
-            self.image_shape[0], self.image_shape[1], num_slices,
-            ymin, ymax, xmin, xmax, -half_z, half_z,
-        )
-
-        def to_astra(v: np.ndarray) -> np.ndarray:
-            return np.stack([v[:, 1], v[:, 0], np.zeros(len(v))], axis=1)
-
-        a, d = self._directions()
-        (s_mid,) = self._detector_centre_offset()
-        (spacing,) = self.detector_spacing
-        u = to_astra(spacing * a)
-        v = np.tile([0.0, 0.0, slice_thickness], (self.num_angles, 1))
-        vectors = np.hstack([to_astra(d), to_astra(s_mid * a), u, v])
-        proj_geom = astra.create_proj_geom("parallel3d_vec", num_slices, self.detector_shape[0], vectors)
-        return vol_geom, proj_geom
-
-    def _astra_3d(self, astra) -> tuple[dict, dict]:
-        (xmin, ymin, zmin), (xmax, ymax, zmax) = self.image_min, self.image_max
-        nx, ny, nz = self.image_shape
-        vol_geom = astra.create_vol_geom(ny, nz, nx, zmin, zmax, ymin, ymax, xmin, xmax)
-        a2, d2 = self._directions()
-        zeros = np.zeros((self.num_angles, 1))
-        a = np.hstack([a2, zeros])
-        d = np.hstack([d2, zeros])
-        axis = np.tile([0.0, 0.0, 1.0], (self.num_angles, 1))
-
-        def to_astra(vec: np.ndarray) -> np.ndarray:
-            return vec[:, ::-1]
-
-        u_mid, v_mid = self._detector_centre_offset()
-        du, dv = self.detector_spacing
-        offset = u_mid * a + v_mid * axis
-        # ASTRA rows follow recon's u (in-plane), columns recon's v (axial).
-        row_step = to_astra(du * a)
-        col_step = to_astra(dv * axis)
-        if self.kind == "parallel3d":
-            vectors = np.hstack([to_astra(d), to_astra(offset), col_step, row_step])
-            kind = "parallel3d_vec"
-        else:
-            source = to_astra(-self.source_radius * d)
-            centre = to_astra(self.detector_radius * d + offset)
-            vectors = np.hstack([source, centre, col_step, row_step])
-            kind = "cone_vec"
-        num_u, num_v = self.detector_shape
-        proj_geom = astra.create_proj_geom(kind, num_u, num_v, vectors)
-        return vol_geom, proj_geom
 
     # ---------------------------------------------------------------------- ODL
     def to_odl(self):

@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 
 from recon.geometry import Geometry
+from recon.operators.backends.astra_geometry import astra_geometries_2d
 
 __all__ = ["astra_reference"]
 
@@ -47,13 +48,13 @@ def astra_reference(
     -----
     ASTRA's CPU ``FBP`` accepts only its basic ``parallel`` geometry: recon's
     angle ``theta`` is ASTRA's ``theta + pi/2`` with the detector reversed
-    (compare :meth:`Geometry.astra_geometries_2d`, which uses ``parallel_vec``).
+    (compare :func:`~recon.operators.backends.astra_geometry.astra_geometries_2d`, which uses ``parallel_vec``).
     """
     import astra
 
     if geometry.kind != "parallel":
         raise ValueError(f"astra_reference: expected a parallel geometry, got {geometry.kind!r}")
-    vol_geom, proj_geom = geometry.astra_geometries_2d()
+    vol_geom, proj_geom = astra_geometries_2d(geometry)
     data = np.ascontiguousarray(sinogram, dtype=np.float32)
     if algorithm == "FBP":
         proj_geom = astra.create_proj_geom("parallel", geometry.detector_spacing[0],

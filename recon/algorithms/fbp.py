@@ -202,13 +202,13 @@ def fbp(
     (1, 1, 64, 64)
     """
     geometry = A.geometry
-    if geometry.kind not in ("parallel", "fan"):
+    if geometry.facts.fbp is None:
         raise ValueError(f"fbp: expected a 2D parallel or fan geometry, got {geometry.kind!r}")
     check_sinogram(y, A)
     angles = torch.tensor(geometry.angles, dtype=torch.float64)
     weights = angle_weights(angles)
     (spacing,) = geometry.detector_spacing
-    if geometry.kind == "parallel":
+    if geometry.facts.fbp == "parallel":
         response = fbp_filter(geometry.num_detectors, spacing, filter=filter,
                               frequency_scaling=frequency_scaling, padding=padding, device=y.device)
         scale = weights * spacing / math.prod(geometry.pixel_size)

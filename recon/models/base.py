@@ -114,7 +114,7 @@ class LearnedReconstructor(nn.Module):
     ) -> None:
         super().__init__()
         self.geometry = as_geometry(geometry)
-        if self.geometry.kind not in ("parallel", "fan"):
+        if self.geometry.ndim != 2:
             raise ValueError(f"geometry: expected a 2D parallel or fan geometry, got {self.geometry.kind!r}")
         self.operator = RayTransform(self.geometry, cpu_backend=cpu_backend, cuda_backend=cuda_backend)
         self.fbp_filter = fbp_filter

@@ -127,7 +127,7 @@ class RayTransform(BackendOperator):
         if cuda_backend == "sparse" and geometry.ndim != 2:
             raise ValueError(f"cuda_backend: 'sparse' needs a 2D geometry, got a {geometry.kind!r} one")
         self.geometry = geometry
-        self.projector = projector or ("linear" if geometry.kind == "parallel" else "line")
+        self.projector = projector or geometry.facts.default_projector
         _check_projector(geometry, self.projector)
         self.cpu_backend = cpu_backend
         self.cuda_backend = cuda_backend
@@ -153,7 +153,7 @@ class RayTransform(BackendOperator):
         """The backend that serves tensors on ``device`` (created on first use)."""
         key = str(device)
         if key not in self._backends:
-            if device.type == "cuda" and (self.geometry.kind == "fan" or self.cuda_backend == "sparse"):
+            if device.type == "cuda" and "sparse" in (self.geometry.facts.cuda_backend, self.cuda_backend):
                 self._check_sparse_fits_on(device)
                 self._backends[key] = create_backend("sparse", self.geometry, self.projector, device=device)
             elif device.type == "cuda":

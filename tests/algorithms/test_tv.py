@@ -8,11 +8,18 @@ import torch
 
 import recon
 from recon.algorithms import fbp, tv
-from recon.algorithms.tv import REFERENCE_ANGLES, WEIGHT_RULES, WLS_BELOW_PHOTONS, default_data_term, default_weight, divergence, gradient
+from recon.algorithms.tv import (
+    REFERENCE_ANGLES,
+    WEIGHT_RULES,
+    WLS_BELOW_PHOTONS,
+    default_data_term,
+    default_weight,
+    divergence,
+    gradient,
+)
 from recon.data.simulated import PhantomSource, Simulation, simulate_images
 from recon.metrics import psnr
 from recon.physics import estimate_photons
-
 
 #: Best ``ls`` weight on the 48x48 fixture (tests/algorithms/test_reconstructor.py): its sparse,
 #: high-contrast toy images want 10x the ``ls`` rule's, which is fitted at realistic sizes.

@@ -13,8 +13,17 @@ import torch
 import recon
 from recon.benchmark import comparison, tv_rows
 from recon.benchmark.comparison import Bootstrap, Interval, bootstrap_interval, paired_comparison
-from recon.benchmark.protocol import (TEST_IMAGES, TV_GRID, TV_ORACLE, TV_VALIDATED, VALIDATION_IMAGES, ImageSet,
-                                      Protocol, Target, TvGrid)
+from recon.benchmark.protocol import (
+    TEST_IMAGES,
+    TV_GRID,
+    TV_ORACLE,
+    TV_VALIDATED,
+    VALIDATION_IMAGES,
+    ImageSet,
+    Protocol,
+    Target,
+    TvGrid,
+)
 from recon.benchmark.protocol_run import check_target, run_protocol
 from recon.benchmark.provenance import model_record, refuse_test_families
 from recon.benchmark.runner import MethodResult

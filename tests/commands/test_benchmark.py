@@ -151,10 +151,10 @@ def test_a_file_named_like_a_method_does_not_hide_it(tmp_path, capsys, monkeypat
 def test_a_checkpoint_without_its_config_is_one_line(tmp_path, cli_error):
     import json
 
-    import recon
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
+    import recon
     from recon.models import build_model
     from recon.training.checkpoint import save_model
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from recon import Geometry
+from recon.data.families import phantom
 from recon.data.phantoms import (
     EllipseFamily,
     ellipses_image,
@@ -14,7 +15,6 @@ from recon.data.phantoms import (
     random_ellipses,
     shepp_logan,
 )
-from recon.data.families import phantom
 from recon.physics import MU_MAX, MU_WATER, hu_to_normalized
 
 

@@ -14,8 +14,14 @@ import torch
 import recon
 from recon.models import build_model
 from recon.training import checkpoint
-from recon.training.checkpoint import UnsafeCheckpointError, load_model, load_training_state, read_metadata
-from recon.training.checkpoint import save_model, save_training_state
+from recon.training.checkpoint import (
+    UnsafeCheckpointError,
+    load_model,
+    load_training_state,
+    read_metadata,
+    save_model,
+    save_training_state,
+)
 from recon.training.seeding import rng_state, set_rng_state
 from tests.models.test_models import GEOMETRY, SMALL, sinograms
 
@@ -117,8 +123,8 @@ def test_files_that_are_not_recon_checkpoints(tmp_path):
 
 
 def test_weights_that_do_not_fit_the_recorded_model(tmp_path):
-    from safetensors.torch import load_file, save_file
     from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
 
     path = save_model(build_model("lpd", geometry=GEOMETRY, **SMALL["lpd"]), tmp_path / "m.safetensors")
     with safe_open(path, framework="pt") as file:

@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from recon.metrics import psnr
 from recon.training import train
 from recon.training.losses import training_loss
-
 from tests.training.test_trainer import read_csv
 
 

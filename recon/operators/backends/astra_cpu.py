@@ -15,6 +15,7 @@ from functools import lru_cache
 from torch import Tensor
 
 from recon.geometry import Geometry
+from recon.operators.backends.astra_geometry import astra_geometries_2d
 from recon.operators.backends.common import BackendUnavailableError, import_astra
 
 __all__ = ["AstraCpuBackend", "astra_projector_type", "create_cpu_projector"]
@@ -43,7 +44,7 @@ def create_cpu_projector(geometry: Geometry, projector: str) -> int:
     """Create an ASTRA CPU projector; the caller owns (and deletes) the id."""
     astra = import_astra()
     projector_type = astra_projector_type(geometry, projector)
-    vol_geom, proj_geom = geometry.astra_geometries_2d()
+    vol_geom, proj_geom = astra_geometries_2d(geometry)
     return astra.create_projector(projector_type, proj_geom, vol_geom)
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from recon.geometry import Geometry
+from recon.operators.backends.astra_geometry import astra_geometries_3d
 from recon.operators.backends.common import BackendUnavailableError, import_astra
 
 __all__ = ["AstraCudaBackend"]
@@ -54,7 +55,7 @@ class AstraCudaBackend:
 
     def _projector(self, num_slices: int) -> int:
         if num_slices not in self._projectors:
-            vol_geom, proj_geom = self.geometry.astra_geometries_3d(num_slices)
+            vol_geom, proj_geom = astra_geometries_3d(self.geometry, num_slices)
             self._projectors[num_slices] = self._astra.create_projector(
                 "cuda3d", proj_geom, vol_geom
             )
