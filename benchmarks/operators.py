@@ -32,10 +32,11 @@ What is measured, per geometry (128²/360/183, 256²/360/363 and LoDoPaB 362²/1
 DeepInverse 0.5 pulls in torchvision 0.28, whose compiled ops exist only for
 CUDA builds of torch; with the CPU torch ``import torchvision`` (hence
 ``import deepinv``) stops at ``torch.library.register_fake("torchvision::nms")``
-because the ``nms`` / ``qnms`` operators were never defined. :func:`import_deepinv`
-first tries a plain import; if that fails on a missing ``torchvision::`` operator
-it defines schema-only stubs for those two operators (no kernel: calling them
-would raise) and imports again. DeepInverse's tomography never calls them.
+because the ``nms`` / ``qnms`` operators were never defined. recon's
+:func:`recon.benchmark.peers.import_deepinv` first tries a plain import; if that
+fails on a missing ``torchvision::`` operator it defines schema-only stubs for
+those two operators (no kernel: calling them would raise) and imports again;
+DeepInverse's tomography never calls them.
 Install DeepInverse in a separate environment (never in the project's test
 environment), e.g.::
 
@@ -102,39 +103,13 @@ DINV = "DeepInverse Tomography (autograd adjoint)"
 
 # ----------------------------------------------------------------- utilities
 def import_deepinv():
-    """``(deepinv, None)``, or ``(None, reason)`` when it cannot be imported.
+    """``(deepinv, None)``, or ``(None, reason)`` when it cannot be imported (:func:`recon.benchmark.peers.import_deepinv`)."""
+    from recon.benchmark.peers import import_deepinv as import_module
 
-    On a CPU-only torch, torchvision 0.28's import fails because its compiled
-    ops library does not load and ``torchvision::nms`` / ``torchvision::qnms``
-    are then never defined, yet it registers fake kernels for them. Defining
-    their schemas (no kernels) lets the import go through.
-    """
     try:
-        import deepinv
-
-        return deepinv, None
+        return import_module(), None
     except ImportError as err:
-        return None, f"not installed ({err})"
-    except RuntimeError as err:
-        if "torchvision::" not in str(err):
-            return None, f"import failed: {err}"
-    import torch
-
-    for name in [m for m in sys.modules if m.split(".")[0] in ("torchvision", "deepinv")]:
-        del sys.modules[name]
-    library = torch.library.Library("torchvision", "FRAGMENT")
-    for op in ("nms", "qnms"):
-        try:
-            library.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        except RuntimeError:
-            pass  # already defined
-    import_deepinv._library = library  # keep the definitions alive
-    try:
-        import deepinv
-
-        return deepinv, None
-    except Exception as err:  # noqa: BLE001 - report, do not crash the benchmark
-        return None, f"import failed even with torchvision stubs: {err}"
+        return None, str(err)
 
 
 def geometry_for(size: str):

@@ -446,6 +446,12 @@ class Geometry:
         """``(num_angles, num_detectors)`` or ``(num_angles, num_u, num_v)``."""
         return (self.num_angles, *self.detector_shape)
 
+    def describe(self) -> str:
+        """Short text of the sizes, e.g. ``"parallel 128x128 image, 360 angles, 183 bins"``."""
+        image = "x".join(map(str, self.image_shape))
+        bins = "x".join(map(str, self.detector_shape))
+        return f"{self.kind} {image} image, {self.num_angles} angles, {bins} bins"
+
     @property
     def facts(self) -> KindFacts:
         """What recon knows of this geometry's beam kind (:data:`KINDS`)."""

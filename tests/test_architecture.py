@@ -1,4 +1,7 @@
-"""The shape of the code: no module of recon/ imports, directly or through others, itself."""
+"""The shape of the code: recon/'s layers import only downwards, and no module imports itself through others.
+
+The layers and what each holds are described in docs/architecture.md.
+"""
 
 from __future__ import annotations
 
@@ -62,3 +65,34 @@ def test_no_import_cycle_in_recon():
     graph = import_graph()
     assert len(graph) > 50 and "recon.operators" in graph["recon.physics"]
     assert cycles(graph) == []
+
+
+#: recon's layers, lowest first: a module may import from its own package and from lower layers only
+#: (docs/architecture.md). ``recon`` is the package itself (its ``__init__``).
+LAYERS = (
+    ("version", "errors", "checks", "files", "geometry"),
+    ("interfaces", "operators"),
+    ("physics",),
+    ("metrics", "plotting"),
+    ("algorithms", "data"),
+    ("models",),
+    ("training",),
+    ("benchmark",),
+    ("commands", "cli"),
+    ("recon",),
+)
+
+
+def package(module: str) -> str:
+    """``recon.data.hdf5`` -> ``data``; ``recon.geometry`` -> ``geometry``; ``recon`` -> ``recon``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "recon"
+
+
+def test_every_import_goes_to_a_lower_layer():
+    rank = {name: level for level, names in enumerate(LAYERS) for name in names}
+    graph = import_graph()
+    assert {package(module) for module in graph} == set(rank), "a package is missing from LAYERS"
+    upward = sorted(f"{module} -> {other}" for module, imported in graph.items() for other in imported
+                    if package(module) != package(other) and rank[package(other)] >= rank[package(module)])
+    assert upward == []

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from recon.algorithms import METHODS
-from recon.benchmark.methods import DEEPINV_FBP, ODL_FBP, is_checkpoint, parse_spec
+from recon.benchmark.methods import is_checkpoint, parse_spec
+from recon.benchmark.peers import PEERS
 from recon.benchmark.protocol import PRESET, TEST_IMAGES, TV_GRID, TV_ORACLE, VALIDATION_IMAGES, Protocol
 from recon.data.families import FAMILIES
 from recon.training import checkpoint
@@ -42,8 +43,7 @@ def test_every_protocol_tests_on_test_families_validates_on_validation_families_
     assert {FAMILIES[family].role for family in loaded.validation.families} == {"validation"}
     assert (loaded.test, loaded.validation, loaded.tv_grid) == (TEST_IMAGES, VALIDATION_IMAGES, TV_GRID)
     for spec in loaded.methods:
-        known = spec in shipped_models() if is_checkpoint(spec) else parse_spec(spec)[0] in (*METHODS, ODL_FBP,
-                                                                                               DEEPINV_FBP)
+        known = spec in shipped_models() if is_checkpoint(spec) else parse_spec(spec)[0] in (*METHODS, *PEERS)
         assert known, spec
 
 

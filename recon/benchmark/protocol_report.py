@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from recon.benchmark.comparison import PAIRED_METRICS, comparisons_markdown
-from recon.benchmark.methods import describe_geometry
 from recon.benchmark.protocol import TV_ORACLE, Protocol
 from recon.benchmark.protocol_outcome import DoseOutcome, ProtocolOutcome
 from recon.benchmark.provenance import ModelRecord
@@ -112,7 +111,7 @@ def section_markdown(outcome: ProtocolOutcome, output: Path) -> dict[str, str]:
     candidates = "; ".join(f"{term}: {', '.join(f'{w:g}' for w in weights)}" for term, weights in grid.candidates())
     intro = (
         f"## {protocol.description}\n\n"
-        f"Protocol `{protocol.name}`: {describe_geometry(protocol.geometry)}. Test images (scored, never used for "
+        f"Protocol `{protocol.name}`: {protocol.geometry.describe()}. Test images (scored, never used for "
         f"a choice): {protocol.test.describe()}. Validation images (for every choice): "
         f"{protocol.validation.describe()}.\n\n"
         "Three TV rows: TV with recon's defaults; TV tuned by mean PSNR on the validation images over the grid of "

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from recon.benchmark.files import write_json, write_text
-from recon.benchmark.methods import describe_geometry
 from recon.benchmark.runner import REFERENCE, MethodResult
 from recon.benchmark.scoring import METRIC_TABLE, METRICS
 
@@ -119,7 +118,7 @@ def markdown_summary(results: Sequence[MethodResult], *, custom_roi: bool = Fals
         entries = [entry for entry in summary if entry["data"] == level.name]
         overall = [entry for entry in entries if entry["group"] == "all"]
         sections.append(
-            f"## {level.name}\n\n{len(level)} images, {describe_geometry(level.geometry)}; mean ± standard "
+            f"## {level.name}\n\n{len(level)} images, {level.geometry.describe()}; mean ± standard "
             "deviation over the images. PSNR and SSIM with data range max(gt) - min(gt) of each image "
             "(LoDoPaB-CT); data consistency: RMS residual of A x against the sinogram in units of the "
             f"noise standard deviation (1 = at the noise level; the {REFERENCE!r} row scores the ground "
