@@ -70,7 +70,7 @@ def test_no_import_cycle_in_recon():
 #: recon's layers, lowest first: a module may import from its own package and from lower layers only
 #: (docs/architecture.md). ``recon`` is the package itself (its ``__init__``).
 LAYERS = (
-    ("version", "errors", "checks", "files", "geometry"),
+    ("version", "deprecation", "errors", "checks", "files", "geometry"),
     ("interfaces", "operators"),
     ("physics",),
     ("metrics", "plotting"),

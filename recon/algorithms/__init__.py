@@ -8,8 +8,6 @@ benchmark harness; :func:`select_parameter` tunes one parameter on a
 validation set.
 """
 
-import warnings
-
 from recon.algorithms.cgls import cgls
 from recon.algorithms.common import Callback
 from recon.algorithms.fbp import FilterName, fbp
@@ -22,6 +20,7 @@ from recon.algorithms.reconstructor import (
 )
 from recon.algorithms.sirt import sirt
 from recon.algorithms.tv import tv
+from recon.deprecation import renamed_names
 
 __all__ = [
     "METHODS",
@@ -38,10 +37,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    """``Reconstructor``: the old name of :class:`BoundMethod`, kept for one release (warns)."""
-    if name == "Reconstructor":
-        warnings.warn("recon.algorithms.Reconstructor is now recon.algorithms.BoundMethod; the old name goes "
-                      "in the next release", DeprecationWarning, stacklevel=2)
-        return BoundMethod
-    raise AttributeError(f"module 'recon.algorithms' has no attribute {name!r}")
+#: ``Reconstructor``, the old name of :class:`BoundMethod`, works for one release (with a warning).
+__getattr__ = renamed_names("recon.algorithms", {"Reconstructor": ("BoundMethod", BoundMethod)})

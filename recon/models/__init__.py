@@ -15,8 +15,7 @@ name           class                                       kind
 =============  ==========================================  =====================
 """
 
-import warnings
-
+from recon.deprecation import renamed_names
 from recon.models.base import LearnedReconstructor
 from recon.models.dncnn import DnCNN
 from recon.models.fbpconvnet import FBPConvNet
@@ -40,10 +39,5 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    """``Reconstructor``: the old name of :class:`LearnedReconstructor`, kept for one release (warns)."""
-    if name == "Reconstructor":
-        warnings.warn("recon.models.Reconstructor is now recon.models.LearnedReconstructor; the old name goes "
-                      "in the next release", DeprecationWarning, stacklevel=2)
-        return LearnedReconstructor
-    raise AttributeError(f"module 'recon.models' has no attribute {name!r}")
+#: ``Reconstructor``, the old name of :class:`LearnedReconstructor`, works for one release (with a warning).
+__getattr__ = renamed_names("recon.models", {"Reconstructor": ("LearnedReconstructor", LearnedReconstructor)})
