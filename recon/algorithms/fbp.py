@@ -248,7 +248,7 @@ def _backproject_parallel(q: Tensor, A: RayTransform) -> Tensor:
     for a single image, and each image's result does not depend on the batch
     size or the number of cores.
     """
-    if q.device.type != "cpu" or A.resolved_cpu_backend() != "astra_cpu":
+    if q.device.type != "cpu" or A.resolved_cpu_backend() != "threads":
         return A.adjoint(q.contiguous())
     pool = _pool(default_num_threads())
     jobs = [pool.submit(part.adjoint, q[:, :, block].contiguous())

@@ -23,7 +23,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -32,11 +32,10 @@ from recon.algorithms import METHODS, BoundMethod
 from recon.benchmark.peers import PEERS
 from recon.geometry import Geometry
 from recon.operators import RayTransform
+from recon.operators.ray_transform import CpuBackend
 
 __all__ = ["CpuBackend", "Method", "build_method", "build_methods", "checkpoint_file", "default_methods",
            "is_checkpoint", "parse_spec"]
-
-CpuBackend = Literal["threads", "sparse"]
 
 #: Names that are methods, whatever files the working directory holds.
 _NAMES = (*METHODS, *PEERS)

@@ -46,6 +46,6 @@ def run(args: argparse.Namespace) -> int:
     for label, installed in library_versions().items():
         print(f"{label:<15}{installed}")
     cuda = torch.cuda.is_available() and astra.use_cuda()
-    print("CPU backends   astra_cpu (threads), sparse")
+    print("CPU backends   threads (ASTRA's CPU projector, a thread pool), sparse (its exact matrix)")
     print(f"CUDA backend   {'available' if cuda else 'unavailable (no GPU or no CUDA-enabled ASTRA)'}")
     return 0

@@ -13,11 +13,10 @@ from recon.algorithms.common import check_sinogram
 from recon.algorithms.fbp import FilterName, fbp
 from recon.geometry import Geometry
 from recon.operators import RayTransform
-from recon.operators.ray_transform import CudaBackendName as CudaBackend
+from recon.operators.ray_transform import CpuBackend, CudaBackend
 
 __all__ = ["LearnedReconstructor", "CpuBackend", "CudaBackend", "Initialization", "as_geometry", "to_json_value"]
 
-CpuBackend = Literal["threads", "sparse", "auto"]
 Initialization = Literal["fbp", "zero"]
 
 

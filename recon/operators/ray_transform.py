@@ -13,11 +13,14 @@ from recon.operators.autograd import BackendOperator
 from recon.operators.backends import Backend, create_backend
 from recon.operators.backends.astra_cpu import astra_projector_type
 
-__all__ = ["RayTransform", "parse_bytes"]
+__all__ = ["CpuBackend", "CudaBackend", "RayTransform", "parse_bytes"]
 
-CpuBackendName = Literal["threads", "sparse", "auto"]
+#: Backends of CPU tensors: ASTRA's CPU projector in a thread pool, the exact sparse matrix, or the
+#: sparse matrix where it fits ``sparse_memory_budget``. The names of :data:`~recon.operators.backends.BACKENDS`.
+CpuBackend = Literal["threads", "sparse", "auto"]
 ProjectorName = Literal["linear", "line", "strip"]
-CudaBackendName = Literal["astra", "sparse"]
+#: Backends of CUDA tensors: ASTRA's CUDA projector, or the CPU projector's exact sparse matrix.
+CudaBackend = Literal["astra", "sparse"]
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
           "kib": 2**10, "mib": 2**20, "gib": 2**30}
 
@@ -110,19 +113,19 @@ class RayTransform(BackendOperator):
         geometry: Geometry,
         *,
         projector: ProjectorName | None = None,
-        cpu_backend: CpuBackendName = "threads",
-        cuda_backend: CudaBackendName = "astra",
+        cpu_backend: CpuBackend = "threads",
+        cuda_backend: CudaBackend = "astra",
         sparse_memory_budget: int | str = "2GiB",
         num_threads: int | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(geometry, Geometry):
             raise TypeError(f"geometry: expected a recon.Geometry, got {type(geometry).__name__}")
-        if cpu_backend not in ("threads", "sparse", "auto"):
+        if cpu_backend not in get_args(CpuBackend):
             raise ValueError(
                 f"cpu_backend: expected 'threads', 'sparse' or 'auto', got {cpu_backend!r}"
             )
-        if cuda_backend not in get_args(CudaBackendName):
+        if cuda_backend not in get_args(CudaBackend):
             raise ValueError(f"cuda_backend: expected 'astra' or 'sparse', got {cuda_backend!r}")
         if cuda_backend == "sparse" and geometry.ndim != 2:
             raise ValueError(f"cuda_backend: 'sparse' needs a 2D geometry, got a {geometry.kind!r} one")
@@ -138,16 +141,14 @@ class RayTransform(BackendOperator):
         self._backends: dict[str, Backend] = {}
 
     # ----------------------------------------------------------------- backends
-    def resolved_cpu_backend(self) -> Literal["astra_cpu", "sparse"]:
+    def resolved_cpu_backend(self) -> Literal["threads", "sparse"]:
         """The CPU backend this operator uses, ``"auto"`` resolved."""
-        if self.cpu_backend == "threads":
-            return "astra_cpu"
-        if self.cpu_backend == "sparse":
-            return "sparse"
+        if self.cpu_backend != "auto":
+            return self.cpu_backend
         from recon.operators.backends.sparse import estimate_sparse_bytes
 
         fits = estimate_sparse_bytes(self.geometry, self.projector) <= self.sparse_memory_budget
-        return "sparse" if fits else "astra_cpu"
+        return "sparse" if fits else "threads"
 
     def backend_for(self, device: torch.device) -> Backend:
         """The backend that serves tensors on ``device`` (created on first use)."""
@@ -158,7 +159,7 @@ class RayTransform(BackendOperator):
                 self._backends[key] = create_backend("sparse", self.geometry, self.projector, device=device)
             elif device.type == "cuda":
                 self._backends[key] = create_backend(
-                    "astra_cuda", self.geometry, self.projector, device=device
+                    "astra", self.geometry, self.projector, device=device
                 )
             elif device.type == "cpu":
                 name = self.resolved_cpu_backend()

@@ -256,9 +256,9 @@ def test_3d_on_cpu_says_what_is_needed():
 # ------------------------------------------------------------ backend choice
 def test_auto_backend_follows_the_memory_budget():
     assert RayTransform(PARALLEL, cpu_backend="auto", sparse_memory_budget="1GiB").resolved_cpu_backend() == "sparse"
-    assert RayTransform(PARALLEL, cpu_backend="auto", sparse_memory_budget=10).resolved_cpu_backend() == "astra_cpu"
+    assert RayTransform(PARALLEL, cpu_backend="auto", sparse_memory_budget=10).resolved_cpu_backend() == "threads"
     lodopab = RayTransform(Geometry.lodopab(), cpu_backend="auto", sparse_memory_budget="2GiB")
-    assert lodopab.resolved_cpu_backend() == "astra_cpu"
+    assert lodopab.resolved_cpu_backend() == "threads"
 
 
 def test_sparse_matrix_is_cached_on_disk(tmp_path, monkeypatch):
@@ -334,7 +334,7 @@ def test_on_device(device, name, cuda_backend):
 
 
 @pytest.mark.parametrize("name, cuda_backend, expected", [
-    ("parallel", "astra", "astra_cuda"), ("parallel", "sparse", "sparse"), ("fan", "astra", "sparse")])
+    ("parallel", "astra", "astra"), ("parallel", "sparse", "sparse"), ("fan", "astra", "sparse")])
 def test_cuda_tensors_choose_an_adjoint_backend(monkeypatch, name, cuda_backend, expected):
     """Fan beam on CUDA always takes the exact sparse matrix: ASTRA's CUDA fan pair is not adjoint;
     parallel beam when asked (checkable without a GPU)."""
@@ -362,7 +362,7 @@ def test_astra_cuda_backend_refuses_fan_beam():
     from recon.operators.backends import create_backend
 
     with pytest.raises(ValueError, match="fan-beam one"):
-        create_backend("astra_cuda", FAN, "line", device="cuda")
+        create_backend("astra", FAN, "line", device="cuda")
 
 
 @pytest.mark.gpu

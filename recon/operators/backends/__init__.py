@@ -15,13 +15,13 @@ from recon.operators.backends.common import Backend, BackendUnavailableError, im
 __all__ = ["Backend", "BACKENDS", "create_backend", "BackendUnavailableError", "import_astra"]
 
 
-def _astra_cpu(geometry: Geometry, projector: str, **options) -> Backend:
+def _threads(geometry: Geometry, projector: str, **options) -> Backend:
     from recon.operators.backends.astra_cpu import AstraCpuBackend
 
     return AstraCpuBackend(geometry, projector, **options)
 
 
-def _astra_cuda(geometry: Geometry, projector: str, **options) -> Backend:
+def _astra(geometry: Geometry, projector: str, **options) -> Backend:
     from recon.operators.backends.astra_cuda import AstraCudaBackend
 
     return AstraCudaBackend(geometry, **options)
@@ -33,9 +33,11 @@ def _sparse(geometry: Geometry, projector: str, **options) -> Backend:
     return SparseMatrixBackend(geometry, projector, **options)
 
 
+#: Every backend by the name users give it (``cpu_backend="threads"``, ``cuda_backend="astra"``, ``"sparse"`` on
+#: either device).
 BACKENDS: dict[str, Callable[..., Backend]] = {
-    "astra_cpu": _astra_cpu,
-    "astra_cuda": _astra_cuda,
+    "threads": _threads,
+    "astra": _astra,
     "sparse": _sparse,
 }
 
