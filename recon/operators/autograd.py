@@ -51,24 +51,42 @@ class BackendOperator(LinearOperator):
 
 
 class _Project(torch.autograd.Function):
-    """``A x`` (``adjoint=False``) or ``A^T y`` (``adjoint=True``) with autograd.
+    """``A x`` (``adjoint=False``) or ``A^T y`` (``adjoint=True``) with autograd and ``torch.func``.
 
     The operator is linear, so the backward of one direction is the other
-    direction applied to the incoming gradient. The backward goes through this
-    Function again, which makes the bridge differentiable any number of times.
+    direction applied to the incoming gradient, and its forward-mode
+    derivative (``jvp``) is the same direction applied to the tangent. Both
+    go through this Function again, which makes the bridge differentiable any
+    number of times. Under ``torch.func.vmap`` the mapped dimension is folded
+    into the batch (``B``), so one backend call serves every mapped input.
     """
 
     @staticmethod
-    def forward(ctx, data: Tensor, operator: BackendOperator, adjoint: bool) -> Tensor:
-        ctx.operator = operator
-        ctx.adjoint = adjoint
+    def forward(data: Tensor, operator: BackendOperator, adjoint: bool) -> Tensor:
         return operator.apply_backend(data, adjoint=adjoint)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        _, ctx.operator, ctx.adjoint = inputs
 
     @staticmethod
     def backward(ctx, grad: Tensor):
         if not ctx.needs_input_grad[0]:
             return None, None, None
         return project(grad, ctx.operator, adjoint=not ctx.adjoint), None, None
+
+    @staticmethod
+    def jvp(ctx, tangent: Tensor, _operator, _adjoint) -> Tensor:
+        return project(tangent, ctx.operator, adjoint=ctx.adjoint)
+
+    @staticmethod
+    def vmap(info, in_dims, data: Tensor, operator: BackendOperator, adjoint: bool):
+        dim = in_dims[0]
+        if dim is None:
+            return project(data, operator, adjoint=adjoint), None
+        stacked = data.movedim(dim, 0)  # (V, B, C, ...)
+        out = project(stacked.reshape(-1, *stacked.shape[2:]), operator, adjoint=adjoint)
+        return out.reshape(*stacked.shape[:2], *out.shape[1:]), 0
 
 
 def project(data: Tensor, operator: BackendOperator, *, adjoint: bool) -> Tensor:

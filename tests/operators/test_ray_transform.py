@@ -85,6 +85,36 @@ def test_twice_differentiable(operator):
     torch.testing.assert_close(hvp, operator.adjoint(operator(v)), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("direction", ["forward", "adjoint"])
+def test_torch_func_transforms_equal_the_explicit_operators(operator, direction):
+    """torch.func's vjp, jvp, grad and vmap of A and A^T (DeepInverse's adjoint_function relies on vjp)."""
+    apply, other = (operator, operator.adjoint) if direction == "forward" else (operator.adjoint, operator)
+    shape, other_shape = ((operator.domain_shape, operator.range_shape) if direction == "forward"
+                          else (operator.range_shape, operator.domain_shape))
+    x, u = _random((2, 1, *shape)), _random((2, 1, *shape), seed=1)
+    w = _random((2, 1, *other_shape), seed=2)
+    close = {"rtol": 1e-5, "atol": 1e-5}
+    value, vjp = torch.func.vjp(apply, x)
+    torch.testing.assert_close(value, apply(x), **close)
+    torch.testing.assert_close(vjp(w)[0], other(w), **close)
+    torch.testing.assert_close(torch.func.jvp(apply, (x,), (u,))[1], apply(u), **close)
+    torch.testing.assert_close(torch.func.grad(lambda t: (apply(t) * w).sum())(x), other(w), **close)
+    stacked = _random((3, 2, 1, *shape), seed=3)
+    torch.testing.assert_close(torch.func.vmap(apply)(stacked), torch.stack([apply(t) for t in stacked]), **close)
+    torch.testing.assert_close(torch.func.vmap(apply, in_dims=1, out_dims=1)(stacked.transpose(0, 1)),
+                               torch.stack([apply(t) for t in stacked], dim=1), **close)
+
+
+def test_copies_and_pickles_work_after_the_backend_has_run(operator):
+    import copy
+    import pickle
+
+    x = _random((1, 1, *operator.domain_shape))
+    expected = operator(x)  # the backend now exists, with its native handles
+    for copied in (copy.deepcopy(operator), pickle.loads(pickle.dumps(operator))):
+        torch.testing.assert_close(copied(x), expected, rtol=1e-6, atol=1e-6)
+
+
 def test_batch_equals_per_sample(operator):
     """ASTRA's projectors give the same bytes; the sparse product the same values up to rounding.
 
