@@ -33,7 +33,7 @@ from recon.benchmark.files import write_text
 from recon.benchmark.protocol_report import generalisation_markdown
 from recon.benchmark.provenance import model_record
 from recon.operators import RayTransform
-from recon.training.checkpoint import WEIGHTS_DIR, load_model, shipped_models
+from recon.training.checkpoint import WEIGHTS_DIR, load_model, shipped_weights
 from recon.training.config import load_config
 
 EXPERIMENTS = Path(__file__).resolve().parent
@@ -81,19 +81,19 @@ def validation_fbp_scores() -> str:
 def shipped_section() -> str:
     """How each shipped model was trained: families, size, wall-clock time, best validation scores (its logs)."""
     rows = []
-    for name in shipped_models():
+    for weights in shipped_weights():
+        name = weights.name
         logs = WEIGHTS_DIR / "logs" / name
         with open(logs / "epochs.csv", newline="") as file:
-            epochs = list(csv.DictReader(file))
-        best = max(epochs, key=lambda row: float(row["validation_psnr"]))
+            steps = list(csv.DictReader(file))[-1]["step"]
         seconds = sum(int(line.split()[1]) for line in (logs / "wall_clock.txt").read_text().splitlines())
         parameters = sum(p.numel() for p in load_model(name).parameters())
-        size = (WEIGHTS_DIR / f"{name}.safetensors").stat().st_size / 2**20
+        size = weights.file.stat().st_size / 2**20
         record = model_record(name)
         validated = "not recorded" if record.validation is None else ", ".join(record.validation)
         rows.append(f"| {name} | {', '.join(record.training)} | {validated} | {record.dose()} | {parameters:,} | "
-                    f"{size:.2f} | {epochs[-1]['step']} | {seconds / 60:.1f} | "
-                    f"{float(best['validation_psnr']):.2f} / {float(best['validation_ssim']):.4f} |")
+                    f"{size:.2f} | {steps} | {seconds / 60:.1f} | "
+                    f"{weights.validation['psnr']:.2f} / {weights.validation['ssim']:.4f} |")
     return ("## Shipped models\n\nTrained by `bash experiments/train_shipped.sh` on 2 CPU cores (logs and configs "
             "in `recon/weights/logs/`); families and dose from each checkpoint's metadata, the validation "
             "scores on its own validation images.\n\n"

@@ -20,12 +20,14 @@ import os
 import pickle
 import pickletools
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from recon.files import atomic_path
+from recon.geometry import Geometry
 from recon.models import LearnedReconstructor, build_model
 from recon.models.base import CpuBackend, to_json_value
 from recon.version import __version__
@@ -41,6 +43,8 @@ __all__ = [
     "resolve_checkpoint",
     "looks_like_path",
     "shipped_models",
+    "shipped_weights",
+    "ShippedWeights",
     "save_training_state",
     "load_training_state",
 ]
@@ -103,6 +107,50 @@ def save_model(model: LearnedReconstructor, path: str | os.PathLike, *, extra_me
 def shipped_models() -> list[str]:
     """Names of the shipped weights installed with recon (``"lpd-small"`` ...), sorted."""
     return sorted(path.name[: -len(SUFFIX)] for path in WEIGHTS_DIR.glob(f"*{SUFFIX}"))
+
+
+@dataclass(frozen=True)
+class ShippedWeights:
+    """One set of shipped weights, described by its own checkpoint's metadata (nothing kept beside it).
+
+    Attributes
+    ----------
+    name : str
+        What :func:`load_model` takes (``"lpd-small"``).
+    file : Path
+        ``WEIGHTS_DIR / f"{name}.safetensors"``.
+    model : str
+        The registered model (``"lpd"``).
+    geometry : Geometry
+        The geometry it reconstructs.
+    training : dict
+        The resolved training config that produced it (``recon train``'s).
+    physics : dict
+        The simulation of its training data (photons, family, seed ...).
+    validation : dict of str to float
+        Its validation scores when it was kept as the best checkpoint (``psnr``, dB; ``ssim``).
+    """
+
+    name: str
+    file: Path
+    model: str
+    geometry: Geometry
+    training: dict[str, Any]
+    physics: dict[str, Any]
+    validation: dict[str, float]
+
+
+def shipped_weights() -> list[ShippedWeights]:
+    """Every shipped model, read from its checkpoint's metadata, sorted by name."""
+    weights = []
+    for name in shipped_models():
+        file = WEIGHTS_DIR / f"{name}{SUFFIX}"
+        metadata = read_metadata(file)
+        weights.append(ShippedWeights(
+            name=name, file=file, model=metadata["model"], geometry=Geometry.from_dict(metadata["config"]["geometry"]),
+            training=metadata.get("training") or {}, physics=metadata.get("physics") or {},
+            validation={key: float(value) for key, value in (metadata.get("validation") or {}).items()}))
+    return weights
 
 
 def looks_like_path(spec: str) -> bool:

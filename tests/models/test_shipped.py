@@ -63,3 +63,15 @@ def test_a_loaded_shipped_model_is_in_eval_mode_and_no_grad_gives_a_plain_tensor
     with torch.no_grad():  # as the README's snippet: inference builds no autograd graph
         x = model(y)
     assert x.shape == (1, 1, 128, 128) and not x.requires_grad
+
+
+def test_the_table_of_shipped_weights_is_read_from_the_checkpoints_themselves():
+    from recon.models import MODELS
+    from recon.training.checkpoint import shipped_weights
+
+    table = shipped_weights()
+    assert [weights.name for weights in table] == sorted(SHIPPED)
+    for weights in table:
+        assert weights.model in MODELS and weights.geometry == GEOMETRY and weights.file.is_file()
+        assert weights.validation["psnr"] > 25 and 0 < weights.validation["ssim"] <= 1
+        assert weights.training["model"] == weights.model and weights.physics["photons"] == 4096
