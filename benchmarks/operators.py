@@ -4,9 +4,9 @@ Run from the repository root::
 
     python benchmarks/operators.py           # full run (about 20 minutes on a busy 2-core machine), writes docs/benchmarks.md
     python benchmarks/operators.py --quick   # smoke run at 128x128 only; prints, writes nothing
+    python benchmarks/operators.py --wait-idle 60   # before each timing cell, wait up to 60 s for a quiet machine
 
 Its timing and memory helpers are in ``benchmarks/measure.py``, its report in ``benchmarks/operators_report.py``.
-    python benchmarks/operators.py --wait-idle 60   # before each timing cell, wait up to 60 s for a quiet machine
 
 What is measured, per geometry (128²/360/183, 256²/360/363 and LoDoPaB 362²/1000/513):
 
