@@ -84,6 +84,12 @@ KINDS: dict[str, KindFacts] = {
 LODOPAB_HALF_EXTENT = 0.13
 
 
+def _check_source_outside(source_radius: float, radius: float) -> None:
+    """Refuse a source on or inside the centred circle (in-plane) of ``radius`` metres around the image domain."""
+    if source_radius <= radius:
+        raise ValueError(f"source_radius {source_radius} m lies inside the image domain (radius {radius:.4g} m)")
+
+
 def _midpoint_angles(num_angles: int, start: float, stop: float) -> tuple[float, ...]:
     num_angles = _as_count(num_angles, "num_angles")
     step = (stop - start) / num_angles
@@ -229,11 +235,7 @@ class Geometry:
                     "a divergent beam needs source_radius > 0 and detector_radius >= 0, "
                     f"got {self.source_radius} and {self.detector_radius} m"
                 )
-            if self.source_radius <= self.image_radius:
-                raise ValueError(
-                    f"source_radius {self.source_radius} m lies inside the image domain "
-                    f"(radius {self.image_radius:.4g} m)"
-                )
+            _check_source_outside(self.source_radius, self.image_radius)
         elif self.source_radius != 0 or self.detector_radius != 0:
             raise ValueError(
                 f"a {self.kind} geometry takes no source/detector radius, got "
@@ -338,11 +340,7 @@ class Geometry:
         image_min, image_max = _square_pixel_domain(shape, half_extent)
         if detector_half_width is None:
             rho = math.hypot(*image_max)
-            if source_radius <= rho:
-                raise ValueError(
-                    f"source_radius {source_radius} m lies inside the image domain "
-                    f"(radius {rho:.4g} m)"
-                )
+            _check_source_outside(source_radius, rho)
             alpha = math.asin(rho / source_radius)
             detector_half_width = (source_radius + detector_radius) * math.tan(alpha)
         return cls(
@@ -406,10 +404,7 @@ class Geometry:
         image_min, image_max = _square_pixel_domain(shape, half_extent)
         half_z = image_max[2]
         rho = math.hypot(*image_max[:2])
-        if source_radius <= rho:
-            raise ValueError(
-                f"source_radius {source_radius} m lies inside the volume (radius {rho:.4g} m)"
-            )
+        _check_source_outside(source_radius, rho)
         magnification = (source_radius + detector_radius) / (source_radius - rho)
         half_u = (source_radius + detector_radius) * math.tan(math.asin(rho / source_radius))
         half_v = half_z * magnification
