@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -184,3 +185,13 @@ def test_fan_geometry_has_no_astra_3d_form():
     """Fan beam goes to the sparse backend on CUDA; asking for ASTRA 3D vectors says so."""
     with pytest.raises(ValueError, match="sparse system matrix"):
         astra_geometries_3d(Geometry.fan(image_size=8, num_angles=3, num_detectors=9))
+
+
+@pytest.mark.parametrize("build", [
+    lambda: Geometry.fan(image_size=16, num_angles=4, num_detectors=9, source_radius=0.1),
+    lambda: Geometry.cone(volume_size=8, num_angles=4, detector_size=(9, 9), source_radius=0.1),
+    lambda: replace(Geometry.fan(image_size=16, num_angles=4, num_detectors=9), source_radius=0.1),
+])
+def test_a_source_inside_the_image_domain_is_refused_by_every_constructor(build):
+    with pytest.raises(ValueError, match=r"source_radius 0.1 m lies inside the image domain \(radius 0.18\d* m\)"):
+        build()
