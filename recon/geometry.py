@@ -544,6 +544,56 @@ class Geometry:
         return tuple(0.5 * (lo + hi) for lo, hi in zip(self.detector_min, self.detector_max))
 
     # ---------------------------------------------------------------------- ODL
+    @classmethod
+    def from_odl(cls, space, odl_geometry) -> Geometry:
+        """The recon geometry of an ODL 1.0 ``(space, geometry)`` pair: the inverse of :meth:`to_odl`.
+
+        Parameters
+        ----------
+        space : odl.DiscretizedSpace
+            A real, 2D uniform discretisation of the image domain (square pixels).
+        odl_geometry : odl.applications.tomo.Parallel2dGeometry or FanBeamGeometry
+            With recon's conventions, as :meth:`to_odl` builds them: a flat
+            detector, no translation, ODL's default initial source and detector
+            vectors (other placements are refused, not approximated).
+
+        Raises
+        ------
+        ValueError
+            A complex or non-2D space, another ODL geometry class, or a
+            placement :meth:`to_odl` would not give back (checked by
+            comparing source and detector positions at every angle).
+        """
+        from odl.applications import tomo
+
+        if not getattr(space, "is_real", False):
+            raise ValueError(f"space: expected a real ODL space (recon's operators are real), got {space}")
+        if len(space.shape) != 2:
+            raise ValueError(f"space: expected a 2D ODL space, got shape {tuple(space.shape)}")
+        if isinstance(odl_geometry, tomo.Parallel2dGeometry):
+            kind, radii = "parallel", {}
+        elif isinstance(odl_geometry, tomo.FanBeamGeometry) and odl_geometry.det_curvature_radius is None:
+            kind, radii = "fan", {"source_radius": float(odl_geometry.src_radius),
+                                  "detector_radius": float(odl_geometry.det_radius)}
+        else:
+            raise ValueError(f"odl_geometry: expected ODL's Parallel2dGeometry or FanBeamGeometry (flat detector), "
+                             f"got {type(odl_geometry).__name__}")
+        detector = odl_geometry.det_partition
+        geometry = cls(kind=kind, image_shape=tuple(space.shape), image_min=tuple(space.min_pt),
+                       image_max=tuple(space.max_pt), angles=tuple(np.ravel(odl_geometry.angles)),
+                       detector_shape=tuple(detector.shape), detector_min=tuple(detector.min_pt),
+                       detector_max=tuple(detector.max_pt), **radii)
+        _, rebuilt = geometry.to_odl()
+        angles = np.asarray(geometry.angles)
+        placements = [("det_point_position", lambda g: g.det_point_position(angles, 0.0))]
+        if kind == "fan":
+            placements.append(("src_position", lambda g: g.src_position(angles)))
+        for name, position in placements:
+            if not np.allclose(position(odl_geometry), position(rebuilt), rtol=1e-6, atol=1e-9):
+                raise ValueError(f"odl_geometry: its {name} differs from recon's convention (translation, "
+                                 "detector shift or initial vectors other than ODL's defaults)")
+        return geometry
+
     def to_odl(self):
         """The equivalent ODL 1.0 ``(space, geometry)`` pair.
 

@@ -25,6 +25,26 @@ from recon.operators.ray_transform import RayTransform
 __all__ = ["as_odl_operator", "OdlOperatorModule", "odl_spaces"]
 
 
+def _check_real(space, what: str) -> None:
+    """Refuse a complex ODL space: recon's operators are real, and dropping the imaginary part would be silent."""
+    if not getattr(space, "is_real", True):
+        raise ValueError(f"{what}: expected a real ODL space (recon's operators are real), got {space}")
+
+
+def _as_tensor(array) -> Tensor:
+    """An ODL element's array (NumPy, or torch for pytorch-backed spaces) as a float32 CPU tensor."""
+    if isinstance(array, Tensor):
+        return array.detach().to("cpu", torch.float32)
+    return torch.as_tensor(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def _element(space, data: Tensor):
+    """``space.element`` of a CPU tensor: a tensor on the space's device for pytorch-backed spaces, else NumPy."""
+    if getattr(space, "impl", "numpy") == "pytorch":
+        return space.element(data.to(getattr(space, "device", "cpu")))
+    return space.element(data.numpy())
+
+
 def _weight(space) -> float:
     """The constant weighting of an ODL space (1 for unweighted spaces)."""
     const = getattr(getattr(space, "weighting", None), "const", 1.0)
@@ -79,6 +99,8 @@ def as_odl_operator(operator: LinearOperator, *, domain=None, range=None):
     default_domain, default_range = (None, None) if domain and range else odl_spaces(operator)
     domain = domain or default_domain
     range = range or default_range
+    _check_real(domain, "domain")
+    _check_real(range, "range")
     if tuple(domain.shape) != tuple(operator.domain_shape) or tuple(range.shape) != tuple(operator.range_shape):
         raise ValueError(
             f"ODL spaces of shapes {domain.shape} -> {range.shape} do not match the operator's "
@@ -87,10 +109,9 @@ def as_odl_operator(operator: LinearOperator, *, domain=None, range=None):
     adjoint_scale = _weight(range) / _weight(domain)
 
     def apply(function, element, space):
-        data = torch.as_tensor(np.ascontiguousarray(element.asarray(), dtype=np.float32))
         with torch.no_grad():
-            result = function(data[None, None])[0, 0]
-        return space.element(result.numpy())
+            result = function(_as_tensor(element.asarray())[None, None])[0, 0]
+        return _element(space, result)
 
     class _Adjoint(odl.Operator):
         def __init__(self, forward_operator):
@@ -136,6 +157,8 @@ class OdlOperatorModule(BackendOperator):
         super().__init__()
         if not getattr(odl_operator, "is_linear", False):
             raise TypeError(f"expected a linear ODL operator, got {odl_operator!r}")
+        _check_real(odl_operator.domain, "odl_operator.domain")
+        _check_real(odl_operator.range, "odl_operator.range")
         self.odl_operator = odl_operator
         self.domain_shape = tuple(odl_operator.domain.shape)
         self.range_shape = tuple(odl_operator.range.shape)
@@ -146,9 +169,9 @@ class OdlOperatorModule(BackendOperator):
         expected = self.range_shape if adjoint else self.domain_shape
         function = self.odl_operator.adjoint if adjoint else self.odl_operator
         space = function.domain
-        batch = data.detach().cpu().reshape(-1, *expected).numpy()
-        results = [np.asarray(function(space.element(item)).asarray()) for item in batch]
-        out = torch.as_tensor(np.stack(results), dtype=data.dtype, device=data.device)
+        batch = data.detach().to("cpu", torch.float32).reshape(-1, *expected)
+        results = [_as_tensor(function(_element(space, item)).asarray()) for item in batch]
+        out = torch.stack(results).to(data.device, data.dtype)
         if adjoint:
             out = out * self._transpose_scale
         out_shape = self.domain_shape if adjoint else self.range_shape

@@ -107,3 +107,51 @@ def test_bad_bridge_input():
 
         space, geometry = GEOMETRIES[0].to_odl()
         OdlOperatorModule(tomo.RayTransform(space, geometry, impl="astra_cpu"))(torch.zeros(1, 1, 11, 17))
+
+
+def test_complex_odl_spaces_are_refused_not_truncated():
+    import odl
+
+    operator = RayTransform(Geometry.parallel(image_size=8, num_angles=4, num_detectors=11))
+    complex_space = odl.cn(operator.domain_shape)
+    with pytest.raises(ValueError, match=r"domain: expected a real ODL space \(recon's operators are real\)"):
+        as_odl_operator(operator, domain=complex_space, range=odl.rn(operator.range_shape))
+    with pytest.raises(ValueError, match=r"odl_operator.domain: expected a real ODL space"):
+        OdlOperatorModule(odl.ScalingOperator(complex_space, 2.0))
+
+
+def test_pytorch_backed_odl_spaces_get_tensors_back():
+    import odl
+
+    operator = RayTransform(Geometry.parallel(image_size=8, num_angles=4, num_detectors=11))
+    domain = odl.rn(operator.domain_shape, dtype="float32", impl="pytorch")
+    range_ = odl.rn(operator.range_shape, dtype="float32", impl="pytorch")
+    wrapped = as_odl_operator(operator, domain=domain, range=range_)
+    x = torch.rand(*operator.domain_shape, generator=torch.Generator().manual_seed(0))
+    y = wrapped(domain.element(x)).asarray()
+    assert isinstance(y, torch.Tensor) and y.device == x.device
+    torch.testing.assert_close(y, operator(x[None, None])[0, 0])
+    module = OdlOperatorModule(wrapped)  # and back: a pytorch-backed ODL operator as a recon operator
+    assert check_operator(module, device=None).failures() == []
+
+
+@pytest.mark.parametrize("geometry", [Geometry.lodopab_small(), Geometry.lodopab_small().angle_subset(6),
+                                      Geometry.fan(image_size=(16, 12), num_angles=8, num_detectors=21),
+                                      Geometry.parallel(image_size=8, num_angles=1, num_detectors=11)])
+def test_geometry_from_odl_inverts_to_odl(geometry):
+    assert Geometry.from_odl(*geometry.to_odl()) == geometry
+
+
+def test_geometry_from_odl_refuses_what_it_cannot_represent():
+    import odl
+    from odl.applications import tomo
+
+    space, parallel = Geometry.lodopab_small().to_odl()
+    shifted = tomo.Parallel2dGeometry(parallel.motion_partition, parallel.det_partition, translation=(0.01, 0))
+    with pytest.raises(ValueError, match="det_point_position differs from recon's convention"):
+        Geometry.from_odl(space, shifted)
+    with pytest.raises(ValueError, match="expected a real ODL space"):
+        Geometry.from_odl(odl.uniform_discr([-1, -1], [1, 1], (4, 4), dtype="complex64"), parallel)
+    curved = tomo.FanBeamGeometry(parallel.motion_partition, parallel.det_partition, 0.5, 0.5, det_curvature_radius=1.0)
+    with pytest.raises(ValueError, match="expected ODL's Parallel2dGeometry or FanBeamGeometry"):
+        Geometry.from_odl(space, curved)
