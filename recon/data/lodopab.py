@@ -3,7 +3,9 @@
 A part (``train``, ``validation``, ``test``) is a folder of file pairs
 ``observation_{part}_%03d.hdf5`` (post-log sinograms, ``(n, 1000, 513)``)
 and ``ground_truth_{part}_%03d.hdf5`` (images, ``(n, 362, 362)``, x-first),
-one float32 dataset ``data`` each, 128 samples per file except the last;
+one float32 dataset ``data`` each, 128 samples per file except the last (whose
+ground-truth file may keep up to 128 rows: LoDoPaB-CT's script trims only the
+observations; the part is as long as its observations);
 sample ``k`` lives in file ``k // 128`` at row ``k % 128``. Smaller
 LoDoPaB-shaped folders (other sizes, as tests and users write them with
 :func:`write_lodopab`) are read the same way with the matching
@@ -115,7 +117,8 @@ class LoDoPaB(PairedData):
         its ground truth (and vice versa).
     ValueError
         A file that is not HDF5, lacks ``data``, holds a number of samples
-        other than 128 (except the last, 1..128), differs from its partner,
+        other than 128 (except the last, 1..128), differs from its partner
+        (except a last ground-truth file with extra rows, as LoDoPaB-CT ships it),
         or ``num_angles`` not dividing the full count.
 
     Examples
@@ -160,10 +163,13 @@ class LoDoPaB(PairedData):
         self._shapes = {}
         for number, (observation, truth) in enumerate(self._paths):
             obs_shape, gt_shape = _data_shape(observation), _data_shape(truth)
-            if obs_shape[0] != gt_shape[0]:
-                raise ValueError(f"{observation}: {obs_shape[0]} observations but {truth.name} holds "
-                                 f"{gt_shape[0]} ground truths")
             last = number == len(self._paths) - 1
+            # LoDoPaB-CT's generating script trims only the last *observation* file of a part, so its last
+            # ground-truth file may hold extra rows; the part's length is the observations' (as DIVal reads it).
+            if obs_shape[0] != gt_shape[0] and not (last and obs_shape[0] < gt_shape[0] <= SAMPLES_PER_FILE):
+                extra = " (only the last ground-truth file may hold more)" if obs_shape[0] < gt_shape[0] else ""
+                raise ValueError(f"{observation}: {obs_shape[0]} observations but {truth.name} holds "
+                                 f"{gt_shape[0]} ground truths{extra}")
             if not (0 < obs_shape[0] <= SAMPLES_PER_FILE if last else obs_shape[0] == SAMPLES_PER_FILE):
                 expected = f"1 to {SAMPLES_PER_FILE} (last file)" if last else str(SAMPLES_PER_FILE)
                 raise ValueError(f"{observation}: expected {expected} samples, got {obs_shape[0]}")

@@ -120,6 +120,33 @@ def test_observation_and_ground_truth_counts_differ(root, arrays):
         LoDoPaB(root, "train")
 
 
+def test_a_last_ground_truth_file_with_extra_rows_is_read_as_lodopab_ships_it(root, arrays):
+    """LoDoPaB-CT's create_dataset.py trims only the last observation file: its ground-truth partner can hold
+    up to 128 rows; the part has as many samples as observations, and the extra rows are never read."""
+    observations, truths = arrays
+    path = lodopab_file(root, "ground_truth", "train", 2)
+    path.unlink()
+    with h5py.File(path, "w") as h5:
+        h5["data"] = np.concatenate([truths[256:], truths[:84]])  # 44 + 84 = 128 rows
+    dataset = LoDoPaB(root, "train")
+    assert len(dataset) == N
+    np.testing.assert_array_equal(dataset[N - 1][1][0], truths[N - 1])
+    with pytest.raises(IndexError):
+        dataset[N]
+
+
+def test_an_earlier_ground_truth_file_with_extra_rows_is_refused(root, arrays):
+    observations, truths = arrays
+    for kind, data in (("observation", observations[128:228]), ("ground_truth", truths[128:256])):
+        path = lodopab_file(root, kind, "train", 1)
+        path.unlink()
+        with h5py.File(path, "w") as h5:
+            h5["data"] = data
+    with pytest.raises(ValueError, match=r"observation_train_001.hdf5: 100 observations but ground_truth_train_001"
+                                         r".hdf5 holds 128 ground truths \(only the last ground-truth file may"):
+        LoDoPaB(root, "train")
+
+
 def test_truncated_and_datasetless_files(root):
     path = lodopab_file(root, "observation", "train", 0)
     path.write_bytes(path.read_bytes()[:1000])
