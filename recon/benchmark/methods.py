@@ -9,6 +9,8 @@ A spec names one reconstructor and optionally its parameters,
 * a peer of :data:`recon.benchmark.peers.PEERS`: ``odl-fbp[:filter=...,
   frequency_scaling=...]`` (ODL 1.0's ``fbp_op``) or ``deepinv-fbp``
   (DeepInverse's ``Tomography`` FBP, where deepinv imports);
+* a method of your own, ``module:function[:key=value,...]`` or
+  ``path/to/file.py:function[:...]`` (:mod:`recon.benchmark.custom`);
 * a checkpoint file or the name of shipped weights (``lpd-small`` ...),
   loaded by :func:`recon.training.checkpoint.load_model`; it must have been
   trained on the data's geometry.
@@ -29,6 +31,7 @@ import torch
 from torch import Tensor
 
 from recon.algorithms import METHODS, BoundMethod
+from recon.benchmark.custom import build_custom, is_custom, split_custom
 from recon.benchmark.peers import PEERS
 from recon.geometry import Geometry
 from recon.operators import RayTransform
@@ -106,6 +109,11 @@ def default_methods() -> list[str]:
     return ["fbp", "tv", *(name for name, peer in PEERS.items() if peer.available())]
 
 
+def _is_custom(spec: str) -> bool:
+    """A custom method's spec (:mod:`recon.benchmark.custom`) whose module is not named like a method or peer."""
+    return is_custom(spec) and spec.partition(":")[0].strip() not in _NAMES
+
+
 def is_checkpoint(spec: str) -> bool:
     """Whether a spec names a learned model (a checkpoint file or shipped weights), not a classical method or a peer.
 
@@ -115,6 +123,8 @@ def is_checkpoint(spec: str) -> bool:
     """
     from recon.training.checkpoint import looks_like_path
 
+    if _is_custom(spec):
+        return False
     if looks_like_path(spec):
         return True
     if Path(spec).is_file():  # a file name may hold ',' or ':'
@@ -183,6 +193,10 @@ def build_method(spec: str, geometry: Geometry, *, operator: RayTransform | None
     ValueError
         Unknown name or parameter, or a checkpoint of another geometry.
     """
+    if _is_custom(spec):
+        params = parse_spec(f"custom:{split_custom(spec)[2]}")[1]
+        reconstruct, key = build_custom(spec, geometry, params, operator=operator, cpu_backend=cpu_backend)
+        return Method(name=spec, key=key, reconstruct=reconstruct)
     if is_checkpoint(spec):
         if not Path(spec).is_file() and parse_spec(spec)[1]:  # a file's path may hold ':' or ','
             raise ValueError(f"method {spec!r}: parameters apply to classical methods only, not to checkpoints")

@@ -99,7 +99,7 @@ class RunConfig:
 
     Parameters
     ----------
-    output : Path
+    output : path-like
         Folder of the results (created); ``parts/`` in it holds finished methods.
     batch_size : int
         Sinograms reconstructed per call. A call is timed as a whole: the
@@ -129,6 +129,7 @@ class RunConfig:
     roi: Tensor | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "output", Path(self.output))  # a str works as well
         if self.batch_size < 1:
             raise ValueError(f"batch_size: expected >= 1, got {self.batch_size}")
         if self.examples < 0:
@@ -213,7 +214,7 @@ def _evaluate(data: BenchmarkData, name: str, reconstruct: Callable[[Tensor, Ten
     if timed:
         first_sinogram, first_image = data.samples[0]
         reconstruct(first_sinogram[None], first_image[None])  # warm-up (operator norms, caches), not timed
-    rows, examples = [], []
+    rows, examples, broken = [], [], 0
     loader = DataLoader(data.samples, batch_size=config.batch_size, shuffle=False)
     for sinograms, images in loader:
         for what, values in (("sinograms", sinograms), ("images", images)):
@@ -225,6 +226,7 @@ def _evaluate(data: BenchmarkData, name: str, reconstruct: Callable[[Tensor, Ten
             raise ValueError(f"{name}: expected reconstructions of shape {(len(sinograms), *expected)}, "
                              f"got {tuple(reconstructions.shape)}")
         reconstructions = reconstructions.detach().float().cpu()
+        broken += int((~torch.isfinite(reconstructions.flatten(1))).any(dim=1).sum())
         scores = score(reconstructions, images, sinograms, operator, photons=data.photons, mu_max=data.mu_max,
                        roi=config.roi)
         for b in range(len(sinograms)):
@@ -234,6 +236,9 @@ def _evaluate(data: BenchmarkData, name: str, reconstruct: Callable[[Tensor, Ten
             if index in kept:
                 examples.append(reconstructions[b, 0].numpy())
         progress(len(sinograms))
+    if broken:  # kept, counted in the tables' "(k of n)"; said here in one line
+        print(f"{name}: {broken} of {len(rows)} reconstructions of {data.name} hold NaN or inf; their scores are "
+              "left out of the means", file=sys.stderr)
     return rows, np.stack(examples) if examples else np.zeros((0, *data.geometry.image_shape), np.float32)
 
 
