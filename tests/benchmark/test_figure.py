@@ -13,7 +13,7 @@ from recon.cli import build_parser
 
 def test_the_demos_three_examples_include_a_real_ct_slice():
     _, families = builtin_images(recon.Geometry.lodopab_small(), 8)  # what `recon demo` draws
-    chosen = example_indices(families, RunConfig(output=None).examples, len(families))
+    chosen = example_indices(families, RunConfig(output=".").examples, len(families))
     assert len(chosen) == 3 and "anatomy" in {families[i] for i in chosen}
     assert families[3] == "anatomy" and chosen == (0, 1, 3)  # the first real slice is the fourth sample
 
