@@ -75,48 +75,33 @@ import tempfile
 import time
 from pathlib import Path
 
-try:
-    from benchmarks.common import machine_description, write_section
-except ImportError:  # run as ``python benchmarks/operators.py``
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from common import machine_description, write_section
-try:
-    from benchmarks.measure import (
-        ForeignLoad,
-        GiB,
-        available_memory,
-        memory_status,
-        one_thread,
-        reset_peak,
-        round_robin,
-        wait_until_quiet,
-    )
-    from benchmarks.operators_report import (
-        BATCHES,
-        CLASSIC,
-        DINV,
-        LABELS,
-        ODL,
-        RAW,
-        SIZES,
-        SPARSE,
-        SPARSE1,
-        THREADS,
-        make_report,
-    )
-except ImportError:  # run as a script: the folder is on sys.path
-    from measure import (
-        ForeignLoad,
-        GiB,
-        available_memory,
-        memory_status,
-        one_thread,
-        reset_peak,
-        round_robin,
-        wait_until_quiet,
-    )
-    from operators_report import BATCHES, CLASSIC, DINV, LABELS, ODL, RAW, SIZES, SPARSE, SPARSE1, THREADS, make_report
+if not __package__:  # run as ``python benchmarks/operators.py``: import the benchmarks package from the root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import machine_description, write_section
+from benchmarks.measure import (
+    ForeignLoad,
+    GiB,
+    available_memory,
+    memory_status,
+    one_thread,
+    reset_peak,
+    round_robin,
+    wait_until_quiet,
+)
+from benchmarks.operators_report import (
+    BATCHES,
+    CLASSIC,
+    DINV,
+    LABELS,
+    ODL,
+    RAW,
+    SIZES,
+    SPARSE,
+    SPARSE1,
+    THREADS,
+    make_report,
+)
 from recon.operators.backends.astra_geometry import astra_geometries_2d
 
 

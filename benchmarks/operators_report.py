@@ -5,13 +5,8 @@ from __future__ import annotations
 import os
 import time
 
-try:
-    from benchmarks.common import machine_description, markdown_table
-    from benchmarks.measure import GiB, mb
-except ImportError:  # run as ``python benchmarks/operators.py``
-    from common import machine_description, markdown_table
-    from measure import GiB, mb
-
+from benchmarks.common import machine_description, markdown_table
+from benchmarks.measure import GiB, mb
 from recon.geometry import SMALL_PRESET
 
 BATCHES = (1, 8)
