@@ -184,3 +184,13 @@ def test_lodopab_pairs_are_consistent_with_the_operator(tmp_path):
     write_lodopab(tmp_path, "test", y[:, 0].numpy(), x[:, 0].numpy())
     sinogram, image = LoDoPaB(tmp_path, "test")[1]
     torch.testing.assert_close(A(image[None])[0], sinogram, atol=2e-4, rtol=0.02)
+
+
+def test_a_data_entry_that_is_not_a_dataset_is_refused(root):
+    """Fuzz case 1413 (LoDoPaB, flip, seed 0): a flipped object header made 'data' a named datatype."""
+    path = lodopab_file(root, "ground_truth", "train", 0)
+    path.unlink()
+    with h5py.File(path, "w") as h5:
+        h5["data"] = np.dtype("float32")  # a committed datatype, not a dataset
+    with pytest.raises(ValueError, match=r"ground_truth_train_000.hdf5: 'data': expected a dataset, got Datatype"):
+        LoDoPaB(root, "train")
