@@ -231,3 +231,21 @@ def test_a_chunk_index_that_would_crash_libhdf5_gives_a_clear_error(tmp_path):
     assert outcome(read, path, folder) == ""
     with pytest.raises(ValueError, match=r"dataset '/images': the chunk at \(2, 0, 0\) \(0 bytes at \d+\) cannot hold"):
         read()
+
+
+@pytest.mark.parametrize("case", [811, 856])
+def test_string_attributes_that_make_libhdf5_loop_forever_give_a_clear_error(tmp_path, monkeypatch, case):
+    """The long run's cases 811 and 856 (recon-hdf5, flip, seed 0): reading a damaged variable-length string
+    attribute looped forever inside libhdf5 2.0.0; the forked metadata probe turns that into an error."""
+    from recon.data import hdf5_guard
+
+    monkeypatch.setattr(hdf5_guard, "PROBE_TIMEOUT_S", 1.0)
+    folder = tmp_path / "files"
+    folder.mkdir()
+    path, read = _recon_hdf5(folder)
+    original = path.read_bytes()
+    rng = np.random.default_rng([0, list(FORMATS).index("recon-hdf5"), DAMAGES.index("flip")])
+    for _ in range(case + 1):
+        damaged = damage(original, "flip", rng)
+    path.write_bytes(damaged)
+    assert outcome(read, path, folder) == ""

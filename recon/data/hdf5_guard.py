@@ -77,7 +77,7 @@ def check_storage(data: h5py.Dataset, path: str | os.PathLike) -> None:
     data.id.chunk_iter(check)
 
 
-def probe_metadata(path: str | os.PathLike, *, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+def probe_metadata(path: str | os.PathLike, *, timeout_s: float | None = None) -> None:
     """Read every attribute and chunk index of an HDF5 file in a forked child, before this process does.
 
     The child opens the file, reads every attribute of every object and
@@ -87,6 +87,12 @@ def probe_metadata(path: str | os.PathLike, *, timeout_s: float = PROBE_TIMEOUT_
     libhdf5) or does not finish in ``timeout_s`` is an error here. Without
     ``os.fork`` (Windows) nothing is probed. Costs a few milliseconds.
 
+    Parameters
+    ----------
+    path : path-like
+    timeout_s : float, optional
+        Default :data:`PROBE_TIMEOUT_S`.
+
     Raises
     ------
     ValueError
@@ -95,6 +101,7 @@ def probe_metadata(path: str | os.PathLike, *, timeout_s: float = PROBE_TIMEOUT_
     """
     if not hasattr(os, "fork"):  # pragma: no cover - Windows
         return
+    timeout_s = PROBE_TIMEOUT_S if timeout_s is None else timeout_s
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         try:
