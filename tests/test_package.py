@@ -10,14 +10,19 @@ from recon.cli import main
 from recon.commands.info import LIBRARIES, library_versions
 
 
+def run_in_a_fresh_interpreter(code: str) -> None:
+    """Run ``code`` with ``python -c`` (nothing imported yet); fail with its stderr if it fails."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
 def test_documented_subpackages_work_after_a_bare_import_without_loading_them_eagerly():
     code = ("import sys, recon\n"
             "eager = {name for name in ('recon.benchmark', 'recon.plotting', 'matplotlib') if name in sys.modules}\n"
             "assert not eager, eager\n"
             "assert callable(recon.plotting.show_image) and callable(recon.benchmark.benchmark)\n"
             "assert 'plotting' in dir(recon)\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    run_in_a_fresh_interpreter(code)
 
 
 def test_importing_the_geometry_loads_neither_torch_nor_the_models_nor_the_trainer():
@@ -28,8 +33,7 @@ def test_importing_the_geometry_loads_neither_torch_nor_the_models_nor_the_train
             "assert recon.__version__ and recon.Geometry is recon.geometry.Geometry\n"
             "from recon import fbp, load_model, tv\n"
             "assert callable(fbp) and callable(load_model) and callable(tv) and 'torch' in sys.modules\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    run_in_a_fresh_interpreter(code)
 
 
 def test_every_public_name_resolves_and_unknown_ones_raise_attribute_error():
