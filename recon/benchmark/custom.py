@@ -93,15 +93,16 @@ def build_custom(spec: str, geometry: Geometry, params: dict[str, Any], *, opera
     function = getattr(module, attribute, None)
     if not callable(function):
         raise ValueError(f"method {spec!r}: {target} has no callable {attribute!r}")
-    positional = [p for p in inspect.signature(function).parameters.values()
+    signature = inspect.signature(function)
+    positional = [p for p in signature.parameters.values()
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
     key = f"custom:{spec}:{digest}"
     try:
         if len(positional) >= 2:
             A = operator if operator is not None else RayTransform(geometry, cpu_backend=cpu_backend)
-            inspect.signature(function).bind(None, A, **params)
+            signature.bind(None, A, **params)
             return (lambda y: function(y, A, **params)), key
-        inspect.signature(function).bind(geometry, **params)
+        signature.bind(geometry, **params)
     except TypeError as error:
         raise ValueError(f"method {spec!r}: {error}") from None
     return function(geometry, **params), key

@@ -95,13 +95,18 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     name = name.strip()
     if not name:
         raise ValueError(f"method {spec!r}: expected NAME or NAME:key=value,..., got an empty name")
+    return name, _parse_params(text, spec)
+
+
+def _parse_params(text: str, spec: str) -> dict[str, Any]:
+    """``"key=value,..."`` as a dict of parsed values; errors name ``spec``."""
     params: dict[str, Any] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, equals, value = item.partition("=")
         if not equals or not key.strip():
             raise ValueError(f"method {spec!r}: expected parameters as key=value, got {item!r}")
         params[key.strip()] = _value(value.strip())
-    return name, params
+    return params
 
 
 def default_methods() -> list[str]:
@@ -194,7 +199,7 @@ def build_method(spec: str, geometry: Geometry, *, operator: RayTransform | None
         Unknown name or parameter, or a checkpoint of another geometry.
     """
     if _is_custom(spec):
-        params = parse_spec(f"custom:{split_custom(spec)[2]}")[1]
+        params = _parse_params(split_custom(spec)[2], spec)
         reconstruct, key = build_custom(spec, geometry, params, operator=operator, cpu_backend=cpu_backend)
         return Method(name=spec, key=key, reconstruct=reconstruct)
     if is_checkpoint(spec):
