@@ -22,11 +22,13 @@ import errno
 import logging
 import os
 import re
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["LOCK_FILE", "FolderInUseError", "atomic_path", "output_folder", "pid_alive", "remove_orphans"]
+__all__ = ["LOCK_FILE", "FolderInUseError", "atomic_folder", "atomic_path", "output_folder", "pid_alive",
+           "remove_orphans"]
 
 #: Lock file of an output folder in use.
 LOCK_FILE = ".recon.lock"
@@ -58,16 +60,77 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator
         included, it is deleted.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path}: file exists (pass overwrite=True / --overwrite to replace it)")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"{path.parent}: no such folder for {path.name}")
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.part")
+    temporary = _temporary(path, overwrite, "file")
     try:
         yield temporary
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """A temporary folder next to ``path`` that becomes the folder ``path`` only on success.
+
+    Parameters
+    ----------
+    path : path-like
+        Final folder name.
+    overwrite : bool
+        Replace an existing folder (or file); otherwise raise ``FileExistsError``
+        before anything is written.
+
+    Yields
+    ------
+    pathlib.Path
+        An empty folder to write into, ``.NAME.PID.part`` in the same folder
+        as ``path``. On normal exit it is renamed to ``path`` (a replaced
+        folder is first moved aside to ``.NAME.old.PID.part``, then deleted);
+        on any exception, ``KeyboardInterrupt`` included, it is deleted with
+        its contents.
+    """
+    path = Path(path)
+    temporary = _temporary(path, overwrite, "folder")
+    _remove(temporary)  # left by a dead process that had this process's id
+    temporary.mkdir()
+    try:
+        yield temporary
+        _replace_folder(temporary, path)
+    finally:
+        _remove(temporary)
+
+
+def _temporary(path: Path, overwrite: bool, what: str) -> Path:
+    """``.NAME.PID.part`` next to ``path``, once ``path`` may be written: refused if it exists or has no folder."""
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise FileExistsError(f"{path}: {what} exists (pass overwrite=True / --overwrite to replace it)")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path.parent}: no such folder for {path.name}")
+    return path.with_name(f".{path.name}.{os.getpid()}.part")
+
+
+def _replace_folder(temporary: Path, path: Path) -> None:
+    """Rename the folder ``temporary`` to ``path``, replacing what is there (put back if the rename fails)."""
+    if not (path.exists() or path.is_symlink()):
+        os.replace(temporary, path)
+        return
+    old = path.with_name(f".{path.name}.old.{os.getpid()}.part")
+    _remove(old)
+    os.replace(path, old)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        os.replace(old, path)
+        raise
+    _remove(old)
+
+
+def _remove(path: Path) -> None:
+    """Delete a file, link or folder tree; nothing if it is not there."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def pid_alive(pid: int) -> bool:
@@ -86,7 +149,7 @@ def pid_alive(pid: int) -> bool:
 
 
 def remove_orphans(folder: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files of :func:`atomic_path` under ``folder`` whose process is gone.
+    """Delete the temporary files and folders of :func:`atomic_path` and :func:`atomic_folder` whose process is gone.
 
     Parameters
     ----------
@@ -96,15 +159,21 @@ def remove_orphans(folder: str | os.PathLike) -> list[Path]:
     Returns
     -------
     list of pathlib.Path
-        The files removed. Temporary files of live processes are kept.
+        The files and folders removed (a folder with its contents). Those of
+        live processes are kept.
     """
     removed = []
     for path in sorted(Path(folder).rglob(".*.part")):
         match = _PART.match(path.name)
-        if match and path.is_file() and not pid_alive(int(match.group(1))):
+        if not match or pid_alive(int(match.group(1))) or any(path.is_relative_to(r) for r in removed):
+            continue
+        if path.is_file() or path.is_symlink():
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path)
+        elif path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
     return removed
 
 

@@ -48,12 +48,37 @@ class Window:
         """``"soft tissue W400/L40"``."""
         return f"{self.name} W{self.width:g}/L{self.level:g}".strip()
 
+    def grey(self, hu) -> np.ndarray:
+        """Grey levels of CT numbers through the window, as a display shows them.
 
-#: The usual named windows (W/L in HU): soft tissue 400/40, lung 1500/-600, bone 1800/400.
+        Parameters
+        ----------
+        hu : array_like, any shape
+            CT numbers, HU.
+
+        Returns
+        -------
+        numpy.ndarray, same shape, float64
+            0 (black) at or below ``level - width/2``, 1 (white) at or above
+            ``level + width/2``, linear in between.
+
+        Examples
+        --------
+        >>> CT_WINDOWS["soft"].grey([-1000.0, 40.0, 3000.0]).tolist()
+        [0.0, 0.5, 1.0]
+        """
+        low, _ = self.limits
+        return np.clip((np.asarray(hu, dtype=np.float64) - low) / self.width, 0, 1)
+
+
+#: The usual named windows (W/L in HU): soft tissue 400/40 (``"soft"`` or ``"soft-tissue"``),
+#: lung 1500/-600, bone 1800/400, brain 80/40.
 CT_WINDOWS = {
     "soft": Window(400.0, 40.0, "soft tissue"),
+    "soft-tissue": Window(400.0, 40.0, "soft tissue"),
     "lung": Window(1500.0, -600.0, "lung"),
     "bone": Window(1800.0, 400.0, "bone"),
+    "brain": Window(80.0, 40.0, "brain"),
 }
 
 
@@ -63,8 +88,9 @@ def ct_window(spec: str | Window) -> Window:
     Parameters
     ----------
     spec : str or Window
-        A key of :data:`CT_WINDOWS` (``"soft"``, ``"lung"``, ``"bone"``), a
-        width and level in HU as ``"W,L"`` (``"350,50"``), or a Window.
+        A key of :data:`CT_WINDOWS` (``"soft"`` or ``"soft-tissue"``, ``"lung"``,
+        ``"bone"``, ``"brain"``), a width and level in HU as ``"W,L"``
+        (``"350,50"``), or a Window.
 
     Returns
     -------
@@ -81,6 +107,8 @@ def ct_window(spec: str | Window) -> Window:
     (-160.0, 240.0)
     >>> ct_window("2000,500").label
     'W2000/L500'
+    >>> ct_window("brain").label
+    'brain W80/L40'
     """
     if isinstance(spec, Window):
         return spec

@@ -74,7 +74,7 @@ LAYERS = (
     ("interfaces", "operators"),
     ("physics",),
     ("metrics", "plotting"),
-    ("algorithms", "data"),
+    ("algorithms", "data", "export"),
     ("models",),
     ("training",),
     ("benchmark",),

@@ -6,7 +6,15 @@ import os
 
 import pytest
 
-from recon.files import LOCK_FILE, FolderInUseError, atomic_path, output_folder, pid_alive, remove_orphans
+from recon.files import (
+    LOCK_FILE,
+    FolderInUseError,
+    atomic_folder,
+    atomic_path,
+    output_folder,
+    pid_alive,
+    remove_orphans,
+)
 
 
 def test_pid_alive(dead_pid):
@@ -22,6 +30,35 @@ def test_atomic_path_renames_on_success_and_removes_on_failure(tmp_path):
         temporary.write_text("half")
         raise KeyboardInterrupt
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+
+
+def test_atomic_folder_renames_on_success_replaces_with_overwrite_and_removes_on_failure(tmp_path):
+    with atomic_folder(tmp_path / "series") as temporary:
+        assert temporary.name == f".series.{os.getpid()}.part" and list(temporary.iterdir()) == []
+        (temporary / "0001.dcm").write_text("one")
+    assert [p.name for p in (tmp_path / "series").iterdir()] == ["0001.dcm"]
+    with pytest.raises(FileExistsError, match="series: folder exists"), atomic_folder(tmp_path / "series"):
+        pass
+    with atomic_folder(tmp_path / "series", overwrite=True) as temporary:
+        (temporary / "0002.dcm").write_text("two")
+    assert [p.name for p in (tmp_path / "series").iterdir()] == ["0002.dcm"]
+    with pytest.raises(KeyboardInterrupt), atomic_folder(tmp_path / "series", overwrite=True) as temporary:
+        (temporary / "0003.dcm").write_text("half")
+        raise KeyboardInterrupt
+    assert [p.name for p in tmp_path.iterdir()] == ["series"]
+    assert [p.name for p in (tmp_path / "series").iterdir()] == ["0002.dcm"]
+    with pytest.raises(FileNotFoundError, match="missing: no such folder"), atomic_folder(tmp_path / "missing" / "s"):
+        pass
+
+
+def test_orphaned_folders_are_removed_with_their_contents(tmp_path, dead_pid):
+    orphan = tmp_path / f".series.{dead_pid}.part"
+    orphan.mkdir()
+    (orphan / f".0001.dcm.{dead_pid}.part").write_text("half")
+    live = tmp_path / f".other.{os.getpid()}.part"
+    live.mkdir()
+    assert remove_orphans(tmp_path) == [orphan]
+    assert not orphan.exists() and live.is_dir()
 
 
 def test_orphans_of_dead_processes_are_removed_and_live_ones_kept(tmp_path, dead_pid):

@@ -25,7 +25,7 @@ def test_the_default_window_is_soft_tissue_w400_l40():
     assert CT_WINDOWS["soft"].label == "soft tissue W400/L40"
 
 
-@pytest.mark.parametrize(("spec", "shown"), [("brain", "'brain'"), ("400", "'400'"), ("400,40,1", "'400,40,1'"),
+@pytest.mark.parametrize(("spec", "shown"), [("liver", "'liver'"), ("400", "'400'"), ("400,40,1", "'400,40,1'"),
                                              ("wide,40", "'wide,40'"), ("-400,40", "W-400/L40"),
                                              ("0,40", "W0/L40"), ("nan,40", "Wnan/L40")])
 def test_a_bad_window_names_the_expected_forms_and_what_came(spec, shown):
