@@ -28,6 +28,8 @@ _PUBLIC = {
     "tv": "recon.algorithms",
     "save_model": "recon.training.checkpoint",
     "load_model": "recon.training.checkpoint",
+    "reconstruct": "recon.reconstruction",
+    "reconstruct_to_file": "recon.reconstruction",
 }
 
 #: Subpackages loaded on first attribute access (``recon.data``, ``recon.benchmark.benchmark``,

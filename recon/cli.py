@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("recon.commands.simulate", "simulate low-dose sinogram/image pairs into HDF5 split files"),
     "train": ("recon.commands.train", "train a learned reconstructor from a YAML protocol"),
     "benchmark": ("recon.commands.benchmark", "compare reconstructors on one dataset: table, CSV/JSON/Markdown, figure"),
+    "reconstruct": ("recon.commands.reconstruct", "reconstruct your own sinograms: HDF5, NIfTI, DICOM, TIFF or PNG"),
 }
 
 #: The environment variable that, set to 1, shows tracebacks (like ``--debug``).

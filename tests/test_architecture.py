@@ -78,6 +78,7 @@ LAYERS = (
     ("models",),
     ("training",),
     ("benchmark",),
+    ("reconstruction",),
     ("commands", "cli"),
     ("recon",),
 )

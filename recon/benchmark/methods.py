@@ -38,7 +38,7 @@ from recon.operators import RayTransform
 from recon.operators.ray_transform import CpuBackend
 
 __all__ = ["CpuBackend", "Method", "build_method", "build_methods", "checkpoint_file", "default_methods",
-           "is_checkpoint", "parse_spec"]
+           "is_checkpoint", "parse_spec", "spec_parameters"]
 
 #: Names that are methods, whatever files the working directory holds.
 _NAMES = (*METHODS, *PEERS)
@@ -109,6 +109,21 @@ def _parse_params(text: str, spec: str) -> dict[str, Any]:
     return params
 
 
+def spec_parameters(spec: str) -> dict[str, Any]:
+    """The parameters a spec sets: those of a classical method, a peer or a custom method; none for checkpoints.
+
+    Examples
+    --------
+    >>> spec_parameters("tv:weight=1e-6"), spec_parameters("lpd-small")
+    ({'weight': 1e-06}, {})
+    """
+    if _is_custom(spec):
+        return _parse_params(split_custom(spec)[2], spec)
+    if is_checkpoint(spec):
+        return {}
+    return parse_spec(spec)[1]
+
+
 def default_methods() -> list[str]:
     """Methods of ``recon benchmark`` without ``--methods``: fbp, tv and every peer whose library imports."""
     return ["fbp", "tv", *(name for name, peer in PEERS.items() if peer.available())]
@@ -156,11 +171,11 @@ def checkpoint_file(spec: str) -> Path:
         ) from None
 
 
-def _checkpoint(spec: str, geometry: Geometry, cpu_backend: CpuBackend) -> Method:
+def _checkpoint(spec: str, geometry: Geometry, cpu_backend: CpuBackend, device: torch.device | str) -> Method:
     from recon.training.checkpoint import load_model
 
     path = checkpoint_file(spec)
-    model = load_model(path, cpu_backend=cpu_backend)
+    model = load_model(path, cpu_backend=cpu_backend, device=device)
     if model.geometry != geometry:
         raise ValueError(
             f"{spec}: the checkpoint was trained on a {model.geometry.describe()}, but the data "
@@ -179,7 +194,7 @@ def _checkpoint(spec: str, geometry: Geometry, cpu_backend: CpuBackend) -> Metho
 
 
 def build_method(spec: str, geometry: Geometry, *, operator: RayTransform | None = None,
-                 cpu_backend: CpuBackend = "threads") -> Method:
+                 cpu_backend: CpuBackend = "threads", device: torch.device | str = "cpu") -> Method:
     """The reconstructor a spec names, on ``geometry``.
 
     Parameters
@@ -192,6 +207,8 @@ def build_method(spec: str, geometry: Geometry, *, operator: RayTransform | None
         Shared operator of the classical methods (default: a new one).
     cpu_backend : {"threads", "sparse"}
         CPU backend of a new operator and of loaded models.
+    device : torch.device or str
+        Where loaded models live (classical methods run where their input is).
 
     Raises
     ------
@@ -199,13 +216,13 @@ def build_method(spec: str, geometry: Geometry, *, operator: RayTransform | None
         Unknown name or parameter, or a checkpoint of another geometry.
     """
     if _is_custom(spec):
-        params = _parse_params(split_custom(spec)[2], spec)
-        reconstruct, key = build_custom(spec, geometry, params, operator=operator, cpu_backend=cpu_backend)
+        reconstruct, key = build_custom(spec, geometry, spec_parameters(spec), operator=operator,
+                                        cpu_backend=cpu_backend)
         return Method(name=spec, key=key, reconstruct=reconstruct)
     if is_checkpoint(spec):
         if not Path(spec).is_file() and parse_spec(spec)[1]:  # a file's path may hold ':' or ','
             raise ValueError(f"method {spec!r}: parameters apply to classical methods only, not to checkpoints")
-        return _checkpoint(spec, geometry, cpu_backend)
+        return _checkpoint(spec, geometry, cpu_backend, device)
     name, params = parse_spec(spec)
     if name in METHODS:
         operator = operator if operator is not None else RayTransform(geometry, cpu_backend=cpu_backend)

@@ -272,6 +272,9 @@ class PairedFileInfo:
         Version of recon that wrote the file.
     groups : tuple of str or None
         The subgroup label of each sample, if the file has them.
+    has_images : bool
+        Whether the file holds ground-truth images (a sinogram-only file,
+        accepted by ``inspect_paired(..., require_images=False)``, has none).
     """
 
     path: Path
@@ -280,6 +283,7 @@ class PairedFileInfo:
     physics: dict[str, Any] = field(repr=False)
     recon_version: str
     groups: tuple[str, ...] | None = field(default=None, repr=False)
+    has_images: bool = True
 
 
 def _json_attribute(h5: h5py.File, path: Path, name: str) -> Any:
@@ -318,8 +322,15 @@ def _read_groups(h5: h5py.File, path: Path, num_samples: int) -> tuple[str, ...]
     return tuple(data.asstr()[...].tolist())
 
 
-def inspect_paired(path: str | os.PathLike) -> PairedFileInfo:
+def inspect_paired(path: str | os.PathLike, *, require_images: bool = True) -> PairedFileInfo:
     """Validate a paired file and describe it.
+
+    Parameters
+    ----------
+    path : path-like
+    require_images : bool
+        Refuse a file without an ``images`` dataset (default); pass False to
+        accept sinogram-only files (measured data without ground truths).
 
     Raises
     ------
@@ -337,15 +348,18 @@ def inspect_paired(path: str | os.PathLike) -> PairedFileInfo:
             geometry = Geometry.from_dict(_json_attribute(h5, path, "geometry"))
         except (TypeError, ValueError) as error:
             raise ValueError(f"{path}: invalid geometry attribute: {error}") from None
-        n_images = _check_dataset(h5, path, "images", geometry.image_shape)
         n_sinograms = _check_dataset(h5, path, "sinograms", geometry.sinogram_shape)
-        if n_images != n_sinograms:
-            raise ValueError(f"{path}: {n_images} images but {n_sinograms} sinograms")
+        has_images = require_images or "images" in h5
+        if has_images:
+            n_images = _check_dataset(h5, path, "images", geometry.image_shape)
+            if n_images != n_sinograms:
+                raise ValueError(f"{path}: {n_images} images but {n_sinograms} sinograms")
         return PairedFileInfo(
             path=path,
-            num_samples=n_images,
+            num_samples=n_sinograms,
             geometry=geometry,
             physics=_json_attribute(h5, path, "physics"),
             recon_version=str(h5.attrs.get("recon_version", "unknown")),
-            groups=_read_groups(h5, path, n_images),
+            groups=_read_groups(h5, path, n_sinograms),
+            has_images=has_images,
         )

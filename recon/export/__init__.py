@@ -27,7 +27,7 @@ from recon.geometry import Geometry
 from recon.physics import MU_MAX
 from recon.plotting import Window, ct_window
 
-__all__ = ["EXPORT_FORMATS", "export_format", "export_images"]
+__all__ = ["EXPORT_FORMATS", "export_format", "export_images", "export_path"]
 
 #: The formats :func:`export_images` writes, each by the module ``recon.export.<module>``.
 _WRITERS = {"nifti": "nifti", "dicom": "dicom_series", "tiff": "tiff", "png": "png"}
@@ -72,6 +72,22 @@ def export_format(path: str | os.PathLike, format: str | None = None) -> str:
         if name.endswith(suffix) and len(name) > len(suffix):
             return chosen
     raise ValueError(f"{path}: {known}, got suffix {Path(path).suffix!r}")
+
+
+def export_path(path: str | os.PathLike, format: str, num_images: int) -> Path:
+    """What an export of ``num_images`` slices in ``format`` writes to ``path``: the file, or the series' folder.
+
+    Examples
+    --------
+    >>> export_path("out.dcm", "dicom", 3), export_path("a.png", "png", 1), export_path("a.png", "png", 2)
+    (PosixPath('out'), PosixPath('a.png'), PosixPath('a'))
+    """
+    from recon.export.stack import series_folder
+
+    path = Path(path)
+    if format == "dicom" or (format == "png" and num_images > 1):
+        return series_folder(path, f".{'dcm' if format == 'dicom' else 'png'}")
+    return path
 
 
 def export_images(
