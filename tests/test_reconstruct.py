@@ -149,7 +149,7 @@ def test_a_custom_method_that_fails_is_named(scan, tmp_path, kind, message):
     _, sinograms = scan
     module = tmp_path / f"broken_{kind}.py"
     module.write_text("import torch\n"
-                      f"def method(y, A):\n"
+                      "def method(y, A):\n"
                       + ("    return torch.zeros(len(y), 1, 8, 8)\n" if kind == "shape" else
                          "    return torch.full((len(y), 1, *A.geometry.image_shape), float('nan'))\n"))
     with pytest.raises(ValueError, match=message) as error:
