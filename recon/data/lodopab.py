@@ -25,6 +25,7 @@ import numpy as np
 from recon.checks import check_finite
 from recon.data.datasets import InputTransform, PairedData, angle_step
 from recon.data.hdf5 import Compression, create_sample_dataset, read_hdf5
+from recon.data.lodopab_patients import patient_file, patient_order, read_patient_ids
 from recon.files import atomic_path
 from recon.geometry import Geometry
 
@@ -101,6 +102,10 @@ class LoDoPaB(PairedData):
         Accept a folder of real LoDoPaB-size files holding fewer (or more)
         samples than the published part (an incomplete download); by default
         that is an error, never a silent truncation.
+    sorted_by_patient : bool
+        Visit the samples patient by patient (DIVal's ``sorted_by_patient``):
+        sample ``i`` is the ``i``-th of a stable sort by patient id. Needs the
+        record's ``patient_ids_rand_{part}.csv`` in ``root``.
     input_transform, cache_inputs, batch_size
         As in :class:`~recon.data.datasets.PairedDataset`.
 
@@ -109,6 +114,11 @@ class LoDoPaB(PairedData):
     geometry : Geometry
         ``Geometry.lodopab()`` (or the same family at the files' sizes),
         with the angle subset applied.
+    patient_ids : numpy.ndarray of int64, shape (N,), or None
+        The absolute patient id of each sample in the dataset's order, from
+        ``patient_ids_rand_{part}.csv`` (:mod:`recon.data.lodopab_patients`);
+        None without that file. Subtract ``patient_ids.min()`` for DIVal's
+        relative ids.
 
     Raises
     ------
@@ -135,6 +145,7 @@ class LoDoPaB(PairedData):
         *,
         num_angles: int | None = None,
         allow_partial: bool = False,
+        sorted_by_patient: bool = False,
         input_transform: InputTransform | None = None,
         cache_inputs: str | os.PathLike | None = None,
         batch_size: int = 16,
@@ -156,6 +167,12 @@ class LoDoPaB(PairedData):
                 f"{self.root}: LoDoPaB part {part!r} holds {PART_SIZES[part]} samples, found "
                 f"{self.num_samples} in {len(self._paths)} files (pass allow_partial=True to use them)"
             )
+        ids = read_patient_ids(self.root, part, self.num_samples, partial=allow_partial)
+        if sorted_by_patient and ids is None:
+            raise FileNotFoundError(f"{patient_file(self.root, part)}: sorted_by_patient needs LoDoPaB-CT's "
+                                    "patient id file, which is missing")
+        self._order = patient_order(ids) if sorted_by_patient else None
+        self.patient_ids = ids if self._order is None else ids[self._order]
         self._setup_inputs(input_transform, cache_inputs, batch_size)
 
     def _count_samples(self) -> int:
@@ -187,13 +204,15 @@ class LoDoPaB(PairedData):
         return Geometry.parallel(image_size=image_shape[0], num_angles=num_angles, num_detectors=num_detectors)
 
     def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        index = index if self._order is None else int(self._order[index])
         observation, truth = self._paths[index // SAMPLES_PER_FILE]
         row = index % SAMPLES_PER_FILE
         return (self._files.read(observation, "data", row, self._step),
                 self._files.read(truth, "data", row))
 
     def source_id(self) -> str:
-        return f"lodopab:{self.root.resolve()}:{self.part}:{self.num_samples}:{self.geometry.fingerprint()}"
+        order = ":by-patient" if self._order is not None else ""
+        return f"lodopab:{self.root.resolve()}:{self.part}:{self.num_samples}:{self.geometry.fingerprint()}{order}"
 
 
 def write_lodopab(
