@@ -216,3 +216,25 @@ def test_an_existing_dicom_series_is_refused_before_any_work(scan, tmp_path, cap
                        "--num-detectors", 47, "--method", "fbp", "--output", tmp_path / "series.dcm")
     assert status == 2 and "series: exists" in err
     assert not any(p.name.endswith(".resume") for p in tmp_path.iterdir())
+
+
+def test_ctrl_c_exits_130_with_no_output_and_the_next_run_resumes(scan, tmp_path, capsys, monkeypatch):
+    from recon.reconstruction import run as module
+
+    np.save(tmp_path / "y.npy", scan[1])
+    args = [tmp_path / "y.npy", "--geometry", "parallel", "--image-size", 32, "--num-angles", 40,
+            "--num-detectors", 47, "--method", "fbp", "--output", tmp_path / "x.nii.gz", "--batch-size", 2]
+    real = module._chunks
+
+    def interrupted(*a, **k):
+        yield next(real(*a, **k))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "_chunks", interrupted)
+    status, _ = _cli(capsys, *args)
+    assert status == 130 and not (tmp_path / "x.nii.gz").exists()
+    assert [p.name for p in (tmp_path / ".x.nii.gz.resume").iterdir() if p.suffix == ".npy"] == ["chunk_000000000.npy"]
+    monkeypatch.setattr(module, "_chunks", real)
+    status, _ = _cli(capsys, *args)
+    assert status == 0 and (tmp_path / "x.nii.gz").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.nii.gz", "y.npy"]

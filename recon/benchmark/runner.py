@@ -38,7 +38,7 @@ from recon.benchmark.scoring import METRICS, score
 from recon.checks import check_finite
 from recon.operators import RayTransform
 
-__all__ = ["REAL_CT_GROUPS", "REFERENCE", "MethodResult", "RunConfig", "example_indices", "part_paths",
+__all__ = ["REAL_CT_GROUPS", "REFERENCE", "MethodError", "MethodResult", "RunConfig", "example_indices", "part_paths",
            "run_benchmark"]
 
 #: Name of the reference row: the ground truths scored as if they were reconstructions.
@@ -198,6 +198,10 @@ def _load_part(rows_path: Path, examples_path: Path, key: dict[str, Any]) -> tup
         return None  # a foreign or damaged part is recomputed
 
 
+class MethodError(ValueError):
+    """A benchmarked method raised; the message names it, the data and the samples."""
+
+
 def _sinogram_only(reconstruct: Callable[[Tensor], Tensor], sinograms: Tensor, images: Tensor) -> Tensor:
     return reconstruct(sinograms)
 
@@ -211,16 +215,26 @@ def _evaluate(data: BenchmarkData, name: str, reconstruct: Callable[[Tensor, Ten
               ) -> tuple[list[dict[str, Any]], np.ndarray]:
     """Rows of ``reconstruct(sinograms, images)`` on every sample of ``data``, examples of the ``kept``."""
     expected = (1, *data.geometry.image_shape)
+
+    def named(sinograms: Tensor, images: Tensor, first: int) -> Tensor:
+        try:
+            return reconstruct(sinograms, images)
+        except Exception as error:  # a method's own failure, named (a user's custom method above all)
+            message = " ".join(str(error).split()) or "no message"
+            raise MethodError(f"{name}: failed on {data.name}, samples {first} to {first + len(sinograms) - 1}: "
+                              f"{type(error).__name__}: {message}; the other methods' finished results are kept "
+                              "(rerun without it to reuse them)") from error
+
     if timed:
         first_sinogram, first_image = data.samples[0]
-        reconstruct(first_sinogram[None], first_image[None])  # warm-up (operator norms, caches), not timed
+        named(first_sinogram[None], first_image[None], 0)  # warm-up (operator norms, caches), not timed
     rows, examples, broken = [], [], 0
     loader = DataLoader(data.samples, batch_size=config.batch_size, shuffle=False)
     for sinograms, images in loader:
         for what, values in (("sinograms", sinograms), ("images", images)):
             check_finite(values, f"{data.name}: {what}", first_index=len(rows))
         start = time.perf_counter()
-        reconstructions = reconstruct(sinograms, images)
+        reconstructions = named(sinograms, images, len(rows))
         seconds = (time.perf_counter() - start) / len(sinograms) if timed else math.nan
         if tuple(reconstructions.shape) != (len(sinograms), *expected):
             raise ValueError(f"{name}: expected reconstructions of shape {(len(sinograms), *expected)}, "

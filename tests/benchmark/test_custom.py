@@ -32,6 +32,9 @@ USER_METHODS = textwrap.dedent('''
 
     def with_nan(y, A):
         return torch.full((len(y), 1, *A.geometry.image_shape), float("nan"))
+
+    def raises(y, A):
+        raise RuntimeError("the user's bug")
 ''')
 
 
@@ -98,6 +101,16 @@ def test_a_custom_method_of_the_wrong_shape_is_named_in_one_line_and_the_others_
     assert main(["benchmark", "--output", str(out), *TINY, "--methods", "fbp"]) == 0
     assert "reused finished results of fbp" in capsys.readouterr().err
     assert json.loads((out / "summary.json").read_text())["methods"] == ["fbp"]
+
+
+def test_a_custom_method_that_raises_is_named_in_one_line_and_the_others_are_kept(user_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["benchmark", "--output", str(out), *TINY, "--methods", "fbp", f"{user_file}:raises"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert re.search(r"my_methods.py:raises: failed on .*: RuntimeError: the user's bug", err), err
+    assert main(["benchmark", "--output", str(out), *TINY, "--methods", "fbp"]) == 0
+    assert "reused finished results of fbp" in capsys.readouterr().err
 
 
 def test_a_custom_method_returning_nan_is_said_in_one_line_and_counted_in_the_table(user_file, tmp_path, capsys):
