@@ -34,7 +34,7 @@ def test_examples_take_a_real_ct_slice_and_one_of_each_group_before_repeating(gr
 
 def test_a_bad_window_is_refused_before_any_work(tmp_path, tiny_levels):
     with pytest.raises(ValueError, match="window"):
-        benchmark(tiny_levels[:1], ["fbp"], RunConfig(output=tmp_path / "out", progress=False), window="brain")
+        benchmark(tiny_levels[:1], ["fbp"], RunConfig(output=tmp_path / "out", progress=False), window="liver")
     assert not (tmp_path / "out").exists()
 
 
@@ -45,7 +45,7 @@ def test_window_option_of_demo_and_benchmark(command, capsys):
     assert parser.parse_args([command, *required]).window == "soft"
     assert parser.parse_args([command, *required, "--window", "1500,-600"]).window == "1500,-600"
     with pytest.raises(SystemExit) as exit:
-        parser.parse_args([command, *required, "--window", "brain"])
+        parser.parse_args([command, *required, "--window", "liver"])
     assert exit.value.code == 2 and "--window" in capsys.readouterr().err
 
 
