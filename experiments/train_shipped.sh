@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the shipped weights recon/weights/{lpd,lgd,fbpconvnet,redcnn,lpd-sparse}-small.safetensors
 # from scratch, on CPU, with the committed protocol configs (experiments/*_small.yaml):
-#   1. simulate the synthetic `mixed` training set and the `pelvis`/`polygons` validation set
+#   1. simulate the synthetic `mixed` and `mixed-grain` (lpd) training sets and the `pelvis`/`polygons` validation set
 #      (never pydicom's DICOM slices, never a test family),
 #   2. train each model (seeded; a killed run continues with the same command: it resumes),
 #   3. copy each run's best checkpoint, resolved config and logs into recon/weights/.
@@ -15,6 +15,10 @@ models=("$@")
 
 if [ ! -f "$DATA/mixed_small/train.h5" ]; then
   "$RECON" simulate "$DATA/mixed_small" --phantom mixed --samples 11520 --splits 1,0,0 \
+    --photons 1024 --photons-max 16384 --seed 1
+fi
+if [ ! -f "$DATA/mixed_grain_small/train.h5" ]; then
+  "$RECON" simulate "$DATA/mixed_grain_small" --phantom mixed-grain --samples 11520 --splits 1,0,0 \
     --photons 1024 --photons-max 16384 --seed 1
 fi
 if [ ! -f "$DATA/validation_small/validation.h5" ]; then

@@ -84,6 +84,18 @@ class Canvas:
         field = gaussian_filter(rng.standard_normal(self.hu.shape), correlation * self.supersampling)
         self.hu[mask] += (amplitude / max(field.std(), 1e-12)) * field[mask]
 
+    def grain(self, mask: np.ndarray, rng: np.random.Generator, *, amplitude: float, correlation: float) -> None:
+        """Add fine grain inside ``mask``, textured canvas or not: a Gaussian random field drawn on the pixel grid.
+
+        The field has standard deviation ``amplitude`` HU per *pixel* (not per
+        sample, so supersampling does not average it away) and a Gaussian
+        correlation of ``correlation`` pixels.
+        """
+        s = self.supersampling
+        field = gaussian_filter(rng.standard_normal(self.shape), correlation)
+        field = np.repeat(np.repeat(field * (amplitude / max(field.std(), 1e-12)), s, axis=0), s, axis=1)
+        self.hu[mask] += field[mask]
+
     def image(self) -> np.ndarray:
         """Normalised attenuation, shape ``(nx, ny)``, pixel averages of the samples."""
         s = self.supersampling

@@ -4,7 +4,8 @@ Every family has a *role*, the one thing it may be used for, so that no
 evaluation can flatter a model:
 
 * ``training``: models train on it (``mixed``, the diverse family of the
-  shipped models, and ``ellipses``, one of its layouts);
+  shipped models, ``mixed-grain``, the same with CT grain, and ``ellipses``,
+  one of its layouts);
 * ``validation``: evaluation only, for every choice made without test data
   -- TV weights, defaults, best checkpoints (``pelvis``, ``polygons``);
 * ``test``: evaluation only, never used for a choice
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Literal
 
 import numpy as np
@@ -41,7 +42,7 @@ __all__ = ["FAMILIES", "PHANTOMS", "RANDOM_PHANTOMS", "Family", "FamilyRole", "P
            "check_families", "family", "phantom", "recorded_families"]
 
 FamilyRole = Literal["training", "validation", "test"]
-PhantomName = Literal["mixed", "ellipses", "pelvis", "polygons", "overlapping-ellipses", "shepp-logan", "forbild",
+PhantomName = Literal["mixed", "mixed-grain", "ellipses", "pelvis", "polygons", "overlapping-ellipses", "shepp-logan", "forbild",
                       "anatomy"]
 
 
@@ -94,6 +95,8 @@ def _random(generator: Callable[..., np.ndarray]) -> Callable[[Geometry, int, in
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("mixed", "training", "diverse synthetic anatomy: heads, thoraxes, abdomens, ellipse bodies, blobs",
            _random(mixed_phantom)),
+    Family("mixed-grain", "training", "mixed with the fine grain of a normal-dose CT reconstruction in every body",
+           _random(partial(mixed_phantom, grain=True))),
     Family("ellipses", "training", "random ellipse bodies with painted inserts (a layout of mixed)",
            _random(lambda shape, seed: random_ellipses(shape, seed=seed))),
     Family("pelvis", "validation", "pelvis: fat, muscle, bladder, rectum, hips, sacrum",

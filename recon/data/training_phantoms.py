@@ -27,6 +27,12 @@ anywhere on the body, as LoDoPaB-CT's crops of CT slices are (its central
 ``blobs``
     star-shaped smooth objects (random Fourier outlines) of random CT numbers.
 
+The ``mixed-grain`` variant (``grain=True``) adds to every body the fine
+grain of a normal-dose CT reconstruction (:data:`GRAIN_HU`,
+:data:`GRAIN_CORRELATION`): clinical CT slices, the ground truths of
+LoDoPaB-CT, are reconstructions themselves and carry their own noise and
+fine texture, which piecewise-smooth phantoms lack.
+
 Everything is seeded: the same seed gives the same image. The evaluation
 images (Shepp-Logan, FORBILD, pydicom's CT slices) are not part of any family.
 """
@@ -40,7 +46,7 @@ import numpy as np
 from recon.data.canvas import Canvas
 from recon.data.phantoms import EllipseFamily, _as_pair
 
-__all__ = ["CLUTTER_FRACTION", "MAGNIFICATION", "MAGNIFIED_FRACTION", "MIXED_LAYOUTS", "SKULL_HU_MAX",
+__all__ = ["CLUTTER_FRACTION", "GRAIN_CORRELATION", "GRAIN_HU", "MAGNIFICATION", "MAGNIFIED_FRACTION", "MIXED_LAYOUTS", "SKULL_HU_MAX",
            "TEXTURED_FRACTION", "mixed_phantom"]
 
 #: The layouts of :func:`mixed_phantom`, drawn with equal probability.
@@ -61,6 +67,12 @@ MAGNIFICATION = (1.15, 4.0)
 
 #: Probability that a phantom carries small clutter (see :func:`_clutter`).
 CLUTTER_FRACTION = 0.6
+
+#: Range of the grain's standard deviation per pixel (``grain=True``), HU, drawn log-uniformly.
+GRAIN_HU = (3.0, 60.0)
+
+#: Range of the grain's Gaussian correlation length (``grain=True``), pixels, drawn uniformly.
+GRAIN_CORRELATION = (0.25, 1.0)
 
 
 def _head(canvas: Canvas, rng: np.random.Generator) -> np.ndarray:
@@ -201,6 +213,7 @@ def mixed_phantom(
     seed: int | Sequence[int] | np.random.Generator,
     layouts: Sequence[str] = MIXED_LAYOUTS,
     supersampling: int = 2,
+    grain: bool = False,
 ) -> np.ndarray:
     """One random phantom of the ``mixed`` training family, on LoDoPaB's normalised scale.
 
@@ -214,6 +227,9 @@ def mixed_phantom(
         Layouts to draw from (default all of :data:`MIXED_LAYOUTS`).
     supersampling : int
         Samples per pixel along each axis, averaged (anti-aliasing).
+    grain : bool
+        Add fine grain to the body (the ``mixed-grain`` family). Its random
+        draws come last, so a seed gives the same phantom with and without.
 
     Returns
     -------
@@ -243,4 +259,7 @@ def mixed_phantom(
     if rng.uniform() < CLUTTER_FRACTION:
         _clutter(canvas, rng, body)
     canvas.texture(body, rng, amplitude=rng.uniform(0, 25), correlation=rng.uniform(0.5, 6))
+    if grain:
+        canvas.grain(body, rng, amplitude=float(np.exp(rng.uniform(*np.log(GRAIN_HU)))),
+                     correlation=rng.uniform(*GRAIN_CORRELATION))
     return canvas.image()

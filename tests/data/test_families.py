@@ -26,7 +26,7 @@ AIR = hu_to_normalized(-1000.0)
 
 def test_every_family_has_a_role_and_the_roles_are_the_designed_ones():
     roles = {name: f.role for name, f in FAMILIES.items()}
-    assert {name for name, role in roles.items() if role == "training"} == {"mixed", "ellipses"}
+    assert {name for name, role in roles.items() if role == "training"} == {"mixed", "mixed-grain", "ellipses"}
     assert {name for name, role in roles.items() if role == "validation"} == {"pelvis", "polygons"}
     assert {name for name, role in roles.items() if role == "test"} == {
         "overlapping-ellipses", "shepp-logan", "forbild", "anatomy"}

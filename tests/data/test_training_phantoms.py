@@ -96,3 +96,24 @@ def test_bad_arguments_name_what_was_expected():
         mixed_phantom(32, seed=0, layouts=["lungs"])
     with pytest.raises(ValueError, match="supersampling >= 1"):
         mixed_phantom(32, seed=0, supersampling=0)
+
+
+def test_mixed_grain_is_mixed_plus_fine_grain_inside_the_body_only():
+    from recon.data.training_phantoms import GRAIN_CORRELATION, GRAIN_HU
+    from recon.physics import normalized_to_hu
+
+    deviations = []
+    for seed in range(40):
+        plain = mixed_phantom(64, seed=seed)
+        grainy = mixed_phantom(64, seed=seed, grain=True)
+        np.testing.assert_array_equal(grainy, mixed_phantom(64, seed=seed, grain=True))  # seeded
+        difference = normalized_to_hu(grainy.astype(np.float64)) - normalized_to_hu(plain.astype(np.float64))
+        air = plain <= hu_to_normalized(-1000.0)
+        assert np.abs(difference[air & (grainy <= hu_to_normalized(-1000.0))]).max(initial=0) == 0
+        inside = plain > hu_to_normalized(-990.0)
+        deviations.append(difference[inside].std())
+    # the same phantom underneath (its draws come first), a grain of GRAIN_HU per pixel on top
+    assert GRAIN_HU[0] * 0.5 < np.median(deviations) < GRAIN_HU[1]
+    assert 0 < GRAIN_CORRELATION[0] < GRAIN_CORRELATION[1] <= 1.0
+    source = PhantomSource("mixed-grain", Geometry.parallel(image_size=32), seed=0)
+    assert source(0).shape == (32, 32)

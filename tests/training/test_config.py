@@ -29,7 +29,8 @@ def test_every_small_protocol_builds_its_model_for_the_mixed_training_set(path):
     assert (geometry.image_shape, geometry.sinogram_shape) == ((128, 128), (360, 183))
     assert config.data.source == "hdf5" and config.validate_every and config.epochs * (
         config.data.train_samples // config.batch_size) % config.validate_every == 0
-    assert "mixed_small" in config.data.train and "validation_small" in config.data.validation
+    assert Path(config.data.train).parent.name in ("mixed_small", "mixed_grain_small")
+    assert "validation_small" in config.data.validation
     model = build_model(config.model, geometry=geometry, cpu_backend=config.cpu_backend, **config.model_args)
     assert model.name == config.model
 
