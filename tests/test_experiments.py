@@ -121,7 +121,7 @@ def test_regenerate_runs_a_tiny_protocol_and_writes_the_results_page(tmp_path, m
     assert regenerate.main(["tiny"]) == 0
     page = (tmp_path / "results" / "README.md").read_text()
     assert page.index("\n## Shipped models") < page.index("\n## Generalisation") < page.index("\n## Tiny")
-    assert "| lpd-small | mixed |" in page and "### Tiny: 4096 photons per bin" in page
+    assert "| lpd-small | mixed-grain |" in page and "### Tiny: 4096 photons per bin" in page
     generalisation = page[page.index("\n## Generalisation"):page.index("\n## Tiny")]
     assert f"| {model} | TV oracle (ls, " in generalisation and "| anatomy | 2 |" in generalisation
     assert "| shepp-logan | 1 |" in generalisation and "| fbp |" not in generalisation
