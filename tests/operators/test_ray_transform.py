@@ -333,6 +333,27 @@ def test_deepcopy_and_pickle_do_not_share_native_handles():
         torch.testing.assert_close(clone(x), expected, rtol=0, atol=0)
 
 
+def test_an_operator_that_ran_holds_no_module_among_its_attributes():
+    """Walkers of the attribute graph (deepinv's ``clone()``) must not reach a module: through one they would reach
+    the whole interpreter (urllib3's pool manager, which refuses to be iterated, stopped deepinv's clone)."""
+    import inspect
+    import types
+
+    for backend in ("threads", "sparse"):
+        operator = RayTransform(PARALLEL, cpu_backend=backend)
+        operator(torch.ones(1, 1, 17, 11))
+        queue, seen = [operator], {id(operator)}
+        while queue:
+            node = queue.pop()
+            assert not isinstance(node, types.ModuleType)
+            values = [inspect.getattr_static(node, name, None) for name in dir(node)]
+            values += list(node.values()) if isinstance(node, dict) else []
+            for value in values:
+                if value is not None and id(value) not in seen:
+                    seen.add(id(value))
+                    queue.append(value)
+
+
 # ------------------------------------------------------------ CPU and CUDA
 @pytest.mark.parametrize("name, cuda_backend", [("parallel", "astra"), ("parallel", "sparse"), ("fan", "astra")])
 def test_on_device(device, name, cuda_backend):

@@ -75,10 +75,11 @@ class AstraCpuBackend:
     """
 
     def __init__(self, geometry: Geometry, projector: str, *, num_threads: int | None = None):
-        self._astra = import_astra()
+        # No module among the attributes (astra is imported where it is used): deepinv's clone() walks
+        # every attribute, and a module would lead it through the whole interpreter.
         self.num_threads = num_threads or default_num_threads()
         self.projector_id = create_cpu_projector(geometry, projector)
-        self._finalizer = weakref.finalize(self, self._astra.projector.delete, self.projector_id)
+        self._finalizer = weakref.finalize(self, import_astra().projector.delete, self.projector_id)
 
     def _run(self, function, inputs: Tensor, outputs: Tensor) -> None:
         if len(inputs) == 1 or self.num_threads == 1:
@@ -102,10 +103,10 @@ class AstraCpuBackend:
             raise
 
     def forward(self, volume: Tensor, out: Tensor) -> None:
-        self._run(self._astra.projector.direct_FP, volume, out)
+        self._run(import_astra().projector.direct_FP, volume, out)
 
     def adjoint(self, sinogram: Tensor, out: Tensor) -> None:
-        self._run(self._astra.projector.direct_BP, sinogram, out)
+        self._run(import_astra().projector.direct_BP, sinogram, out)
 
     def close(self) -> None:
         self._finalizer()

@@ -41,8 +41,8 @@ class AstraCudaBackend:
         if geometry.kind == "fan":
             raise ValueError("geometry: the ASTRA CUDA backend takes 2D parallel or 3D geometries, got a "
                              "fan-beam one (use the sparse backend: ASTRA's CUDA fan-beam pair is not adjoint)")
-        self._astra = import_astra()
-        if not self._astra.use_cuda():
+        astra = import_astra()  # not kept as an attribute: see AstraCpuBackend
+        if not astra.use_cuda():
             raise BackendUnavailableError(
                 "CUDA tensors need a CUDA-enabled astra-toolbox and a visible GPU; "
                 "astra.use_cuda() is False here (install astra-toolbox==2.5.0 from PyPI "
@@ -51,23 +51,23 @@ class AstraCudaBackend:
         self.geometry = geometry
         self.device = torch.device(device)
         self._projectors: dict[int, int] = {}
-        self._finalizer = weakref.finalize(self, _delete_all, self._astra, self._projectors)
+        self._finalizer = weakref.finalize(self, _delete_all, astra, self._projectors)
 
     def _projector(self, num_slices: int) -> int:
         if num_slices not in self._projectors:
             vol_geom, proj_geom = astra_geometries_3d(self.geometry, num_slices)
-            self._projectors[num_slices] = self._astra.create_projector(
+            self._projectors[num_slices] = import_astra().create_projector(
                 "cuda3d", proj_geom, vol_geom
             )
         return self._projectors[num_slices]
 
     def _select_device(self) -> None:
-        self._astra.set_gpu_index(self.device.index or 0)
+        import_astra().set_gpu_index(self.device.index or 0)
         torch.cuda.current_stream(self.device).synchronize()
 
     def forward(self, volume: Tensor, out: Tensor) -> None:
         self._select_device()
-        fp = self._astra.projector3d.direct_FP
+        fp = import_astra().projector3d.direct_FP
         if self.geometry.kind == "parallel":
             fp(self._projector(len(volume)), volume, out=out)
         else:
@@ -78,7 +78,7 @@ class AstraCudaBackend:
 
     def adjoint(self, sinogram: Tensor, out: Tensor) -> None:
         self._select_device()
-        bp = self._astra.projector3d.direct_BP
+        bp = import_astra().projector3d.direct_BP
         if self.geometry.kind == "parallel":
             bp(self._projector(len(sinogram)), sinogram, out=out)
         else:
