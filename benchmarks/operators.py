@@ -32,22 +32,12 @@ What is measured, per geometry (128²/360/183, 256²/360/363 and LoDoPaB 362²/1
   back-projection) and with what raw ASTRA itself allocates for the same calls.
 
 DeepInverse 0.5 pulls in torchvision 0.28, whose compiled ops exist only for
-CUDA builds of torch; with the CPU torch ``import torchvision`` (hence
-``import deepinv``) stops at ``torch.library.register_fake("torchvision::nms")``
-because the ``nms`` / ``qnms`` operators were never defined. recon's
-:func:`recon.benchmark.peers.import_deepinv` first tries a plain import; if that
-fails on a missing ``torchvision::`` operator it defines schema-only stubs for
-those two operators (no kernel: calling them would raise) and imports again;
-DeepInverse's tomography never calls them.
-Install DeepInverse in a separate environment (never in the project's test
-environment), e.g.::
+CUDA builds of torch; :func:`recon.interop.import_deepinv` imports it beside the
+CPU torch (schema-only stubs of the two missing operators, which DeepInverse's
+tomography never calls). Install it with recon's extra::
 
-    python3.11 -m venv .venv-bench
-    .venv-bench/bin/pip install torch==2.13.0 astra-toolbox==2.5.0 odl==1.0.0 numpy scipy h5py matplotlib
-    .venv-bench/bin/pip install --no-deps -e .
-    .venv-bench/bin/pip install --no-deps "deepinv==0.5.*" "torchvision==0.28.*"
-    .venv-bench/bin/pip install torch==2.13.0 einops natsort requests tqdm torchmetrics
-    .venv-bench/bin/python benchmarks/operators.py
+    .venv/bin/pip install torch==2.13.0 -e ".[deepinv]"
+    .venv/bin/python benchmarks/operators.py
 
 Without DeepInverse the script runs all the other rows.
 
@@ -107,8 +97,8 @@ from recon.operators.backends.astra_geometry import astra_geometries_2d
 
 # ----------------------------------------------------------------- utilities
 def import_deepinv():
-    """``(deepinv, None)``, or ``(None, reason)`` when it cannot be imported (:func:`recon.benchmark.peers.import_deepinv`)."""
-    from recon.benchmark.peers import import_deepinv as import_module
+    """``(deepinv, None)``, or ``(None, reason)`` when it cannot be imported (:func:`recon.interop.import_deepinv`)."""
+    from recon.interop import import_deepinv as import_module
 
     try:
         return import_module(), None

@@ -73,7 +73,7 @@ LAYERS = (
     ("version", "deprecation", "errors", "checks", "files", "geometry"),
     ("interfaces", "operators"),
     ("physics",),
-    ("metrics", "plotting"),
+    ("metrics", "plotting", "interop"),
     ("algorithms", "data", "export"),
     ("models",),
     ("training",),

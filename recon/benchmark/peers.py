@@ -7,7 +7,8 @@ same sinograms, so that recon's numbers are read against it:
   the same geometry (same defaults as recon's ``fbp``: Hann at 0.641);
 * ``deepinv-fbp``: DeepInverse's ``Tomography(...).A_dagger(y, fbp=True)``
   (plain ramp filter, no parameters), the sinograms resampled onto its
-  pixel-unit detector; only where deepinv imports (:func:`import_deepinv`).
+  pixel-unit detector; only where deepinv imports
+  (:func:`recon.interop.import_deepinv`; a default row only then).
 
 Adding a peer: a builder ``build(geometry, params) -> reconstruct`` (sinograms
 ``(B, 1, A, D)`` to images ``(B, 1, nx, ny)``) and a row of :data:`PEERS`.
@@ -16,7 +17,6 @@ Adding a peer: a builder ``build(geometry, params) -> reconstruct`` (sinograms
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +27,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from recon.geometry import Geometry
+from recon.interop import deepinv_available, import_deepinv
 
-__all__ = ["DEEPINV_FBP", "ODL_FBP", "PEERS", "Peer", "deepinv_available", "import_deepinv"]
+__all__ = ["DEEPINV_FBP", "ODL_FBP", "PEERS", "Peer"]
 
 #: Spec name of ODL's ``fbp_op`` peer row.
 ODL_FBP = "odl-fbp"
@@ -57,68 +58,6 @@ def _odl_fbp(geometry: Geometry, params: dict[str, Any]) -> Callable[[Tensor], T
         return torch.from_numpy(np.stack(images).astype(np.float32))[:, None]
 
     return reconstruct
-
-
-def import_deepinv():
-    """The ``deepinv`` module, for the :data:`DEEPINV_FBP` row (and the benchmark scripts).
-
-    DeepInverse pulls in torchvision, whose compiled operators exist only
-    for CUDA builds of torch: with a CPU torch, ``import torchvision`` stops
-    at ``register_fake("torchvision::nms")`` because ``nms`` / ``qnms`` were
-    never defined. On that error this defines schema-only stubs for the two
-    operators (no kernel: calling them would raise; DeepInverse's tomography
-    never does) and imports again.
-
-    Raises
-    ------
-    ImportError
-        One line: deepinv is not installed (``pip install deepinv``), or it
-        fails to import even with the stubs (the reason).
-    """
-    try:
-        import deepinv
-
-        return deepinv
-    except ImportError:
-        raise ImportError(f"{DEEPINV_FBP} needs DeepInverse: pip install deepinv") from None
-    except Exception as error:  # noqa: BLE001 - a broken install raises anything
-        if "torchvision::" not in str(error):
-            raise ImportError(f"{DEEPINV_FBP}: deepinv is installed but does not import "
-                              f"({type(error).__name__}: {error})") from None
-    for name in [m for m in sys.modules if m.split(".")[0] in ("torchvision", "deepinv")]:
-        del sys.modules[name]
-    _define_torchvision_stubs()
-    try:
-        import deepinv
-    except Exception as error:  # noqa: BLE001
-        raise ImportError(f"{DEEPINV_FBP}: deepinv does not import even with torchvision's nms/qnms defined "
-                          f"({type(error).__name__}: {error})") from None
-    return deepinv
-
-
-_STUBS: list = []  # the Library object must stay alive for its definitions to last
-
-
-def _define_torchvision_stubs() -> None:
-    """Schema-only ``torchvision::nms`` and ``torchvision::qnms`` (see :func:`import_deepinv`)."""
-    if _STUBS:
-        return
-    library = torch.library.Library("torchvision", "FRAGMENT")
-    for op in ("nms", "qnms"):
-        try:
-            library.define(f"{op}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        except RuntimeError:
-            pass  # already defined
-    _STUBS.append(library)
-
-
-def deepinv_available() -> bool:
-    """Whether :func:`import_deepinv` succeeds, i.e. the :data:`DEEPINV_FBP` row can run."""
-    try:
-        import_deepinv()
-    except ImportError:
-        return False
-    return True
 
 
 def _deepinv_detector(geometry: Geometry) -> Tensor:
@@ -185,7 +124,7 @@ def _deepinv_fbp(geometry: Geometry, params: dict[str, Any]) -> Callable[[Tensor
     try:
         deepinv = import_deepinv()
     except ImportError as error:
-        raise ValueError(str(error)) from None
+        raise ValueError(f"{DEEPINV_FBP}: {error}") from None
     positions = _deepinv_detector(geometry)
     physics = deepinv.physics.Tomography(
         angles=torch.from_numpy(np.degrees(geometry.angles) - 90).float(), img_width=width,

@@ -11,8 +11,8 @@ import torch
 import recon
 from recon.algorithms import fbp, tv
 from recon.benchmark.methods import build_method, default_methods, parse_spec
-from recon.benchmark.peers import import_deepinv
 from recon.data.phantoms import shepp_logan
+from recon.interop import import_deepinv
 from recon.metrics import psnr
 from tests.benchmark.conftest import GEOMETRY
 
@@ -80,7 +80,7 @@ def test_deepinv_fbp_refuses_geometries_deepinv_cannot_represent():
 def test_default_methods_include_deepinv_fbp_only_where_deepinv_imports(monkeypatch):
     monkeypatch.setitem(sys.modules, "deepinv", None)
     assert default_methods() == ["fbp", "tv", "odl-fbp"]
-    with pytest.raises(ValueError, match="^deepinv-fbp needs DeepInverse: pip install deepinv$"):
+    with pytest.raises(ValueError, match=r'^deepinv-fbp: DeepInverse is not installed here: pip install -e "\.\[deepinv\]"'):
         build_method("deepinv-fbp", recon.Geometry.parallel(image_size=16, num_angles=7, num_detectors=23))
     monkeypatch.setitem(sys.modules, "deepinv", types.ModuleType("deepinv"))
     assert default_methods() == ["fbp", "tv", "odl-fbp", "deepinv-fbp"]
@@ -115,30 +115,3 @@ def test_checkpoints_load_on_their_geometry_and_are_refused_on_another(tmp_path,
         build_method(str(path), other)
     with pytest.raises(ValueError, match="classical methods only"):
         build_method("lpd-small:iterations=3", GEOMETRY)
-
-
-def test_deepinv_that_fails_on_torchvisions_missing_operators_imports_with_stubs(monkeypatch):
-    """With a CPU torch, torchvision's import stops at ``register_fake("torchvision::nms")``; recon defines the
-    schemas and imports again (what benchmarks/operators.py relies on too)."""
-    import builtins
-
-    from recon.benchmark import peers
-
-    fake, attempts, real_import = types.ModuleType("deepinv"), [], builtins.__import__
-
-    def importer(name, *args, **kwargs):
-        if name == "deepinv":
-            attempts.append(name)
-            if len(attempts) == 1:
-                raise RuntimeError("operator torchvision::nms does not exist")
-            return fake
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", importer)
-    monkeypatch.setattr(peers, "_STUBS", [])
-    assert peers.import_deepinv() is fake and len(attempts) == 2 and len(peers._STUBS) == 1
-    attempts.clear()
-    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(RuntimeError("boom"))
-                        if name == "deepinv" else real_import(name, *a, **k))
-    with pytest.raises(ImportError, match=r"deepinv-fbp: deepinv is installed but does not import \(RuntimeError: boom\)"):
-        peers.import_deepinv()
