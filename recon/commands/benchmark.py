@@ -2,7 +2,7 @@
 
 Methods are specs: fbp, sirt, cgls, landweber, tv with parameters
 (``tv:weight=0.1,iterations=200``), the peers odl-fbp (ODL's fbp_op) and
-deepinv-fbp (DeepInverse's Tomography FBP; needs ``pip install deepinv``), a
+deepinv-fbp (DeepInverse's Tomography FBP; needs the deepinv extra, ``pip install -e ".[deepinv]"``), a
 checkpoint file or a shipped model name (``lpd-small``). Data: --data FILE.h5 (recon
 simulate) or --data FOLDER (LoDoPaB-CT layout, --part); without --data,
 built-in phantoms and real CT slices (pydicom, pydicom-data) simulated at --photons (several

@@ -11,6 +11,7 @@ import torch
 
 from recon import cli
 from recon.data.hdf5 import write_paired
+from recon.interop import DEEPINV_INSTALL
 from recon.physics import MU_MAX
 
 TINY = ["--image-size", "13", "--num-angles", "7", "--num-detectors", "19", "--samples", "4", "--quiet"]
@@ -132,7 +133,7 @@ def test_deepinv_fbp_without_deepinv_exits_2_and_is_not_a_default(tmp_path, caps
     monkeypatch.setitem(sys.modules, "deepinv", None)  # import deepinv raises ImportError
     assert benchmark(tmp_path / "out", *TINY, "--methods", "fbp", "deepinv-fbp") == 2
     err = capsys.readouterr().err
-    assert err == "recon benchmark: error: deepinv-fbp needs DeepInverse: pip install deepinv\n"
+    assert err == f"recon benchmark: error: deepinv-fbp: DeepInverse is not installed here: {DEEPINV_INSTALL}\n"
     assert not (tmp_path / "out").exists()
     assert benchmark(tmp_path / "out", *TINY, "--examples", "0") == 0
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["methods"] == ["fbp", "tv", "odl-fbp"]
