@@ -73,7 +73,7 @@ LAYERS = (
     ("version", "deprecation", "errors", "checks", "files", "geometry"),
     ("interfaces", "operators"),
     ("physics",),
-    ("metrics", "plotting", "interop"),
+    ("metrics", "plotting", "interop", "quality"),
     ("algorithms", "data", "export"),
     ("models",),
     ("training",),
