@@ -3,7 +3,7 @@
 Each phantom is a :class:`QAPhantom`: a water cylinder of 20 cm diameter in
 air holding circular inserts (:class:`recon.quality.Insert`), which
 :meth:`QAPhantom.image` rasterises onto any 2D geometry's grid with
-area-weighted edges (``supersampling**2`` samples per pixel). The metrics of
+area-weighted edges (supersampled coverage of each pixel). The metrics of
 :mod:`recon.quality` find their regions from the same inserts.
 
 ``water_cylinder``
@@ -28,6 +28,7 @@ report of AAPM Task Group 233", Med. Phys. 46(11), 2019.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,8 @@ LOW_CONTRAST_RODS = ((3.0, 14.0), (5.0, 7.0), (7.0, 5.0), (10.0, 3.0))
 CYLINDER_RADIUS = 100.0
 #: HU outside the cylinder.
 AIR_HU = -1000.0
+#: Samples along a disc's radius, at least, when it is rasterised: its area within about 5e-4 of pi r^2.
+SAMPLES_PER_RADIUS = 128
 #: Stream of :func:`recon.data.seeds.sample_seeds` that the noise realisations draw their seeds from.
 _NOISE_STREAM = 20
 
@@ -80,9 +83,11 @@ class QAPhantom:
         geometry : Geometry
             A 2D geometry; its field ``image_min`` to ``image_max`` must hold the cylinder.
         supersampling : int
-            Samples per pixel along each axis: each pixel is the mean HU of
-            ``supersampling**2`` samples, so edges are weighted by the area
-            they cover (to ``1 / supersampling**2``).
+            Least samples per pixel along each axis; a small disc gets more, so
+            that :data:`SAMPLES_PER_RADIUS` span its radius. Each disc covers a
+            pixel by the fraction of its samples inside, and is painted over
+            what lies below by that fraction: edges are weighted by the area
+            they cover (exact for discs that do not share an edge pixel).
 
         Returns
         -------
@@ -103,21 +108,29 @@ class QAPhantom:
         """
         if not (isinstance(supersampling, int) and supersampling > 0):
             raise ValueError(f"supersampling: expected a positive int, got {supersampling!r}")
-        pixel = pixel_size_mm(geometry)
         for disc in (self.body, *self.inserts):
             check_inside(geometry, f"{self.name}: {disc.name}", disc.x, disc.y, disc.radius)
-        step = pixel / supersampling
-        x, y = (lo * 1000 + (np.arange(n * supersampling) + 0.5) * step
-                for lo, n in zip(geometry.image_min, geometry.image_shape))
-        hu = np.full((len(x), len(y)), AIR_HU)
+        pixels = np.full(geometry.image_shape, AIR_HU)
         for disc in (self.body, *self.inserts):
-            rows = slice(*np.searchsorted(x, (disc.x - disc.radius, disc.x + disc.radius)))
-            columns = slice(*np.searchsorted(y, (disc.y - disc.radius, disc.y + disc.radius)))
-            inside = (x[rows, None] - disc.x) ** 2 + (y[None, columns] - disc.y) ** 2 <= disc.radius**2
-            hu[rows, columns][inside] = disc.hu
-        nx, ny = geometry.image_shape
-        pixels = hu.reshape(nx, supersampling, ny, supersampling).mean(axis=(1, 3))
+            window, fraction = _coverage(disc, geometry, supersampling)
+            pixels[window] = pixels[window] * (1 - fraction) + disc.hu * fraction
         return torch.from_numpy(hu_to_normalized(pixels).astype(np.float32))[None, None]
+
+
+def _coverage(disc: Insert, geometry: Geometry, supersampling: int) -> tuple[tuple[slice, slice], np.ndarray]:
+    """The pixels around ``disc`` and the fraction of each that it covers, by supersampling."""
+    pixel = pixel_size_mm(geometry)
+    factor = max(supersampling, math.ceil(SAMPLES_PER_RADIUS * pixel / disc.radius))
+    window, samples = [], []
+    for centre, lo, n in zip((disc.x, disc.y), geometry.image_min, geometry.image_shape):
+        first = max(math.floor((centre - disc.radius - lo * 1000) / pixel), 0)
+        last = min(math.ceil((centre + disc.radius - lo * 1000) / pixel), n)
+        window.append(slice(first, last))
+        samples.append(lo * 1000 + (np.arange(first * factor, last * factor) + 0.5) * (pixel / factor))
+    u, v = samples
+    inside = (u[:, None] - disc.x) ** 2 + (v[None, :] - disc.y) ** 2 <= disc.radius**2
+    fraction = inside.reshape(len(u) // factor, factor, len(v) // factor, factor).mean(axis=(1, 3))
+    return tuple(window), fraction
 
 
 def _cylinder() -> Insert:
