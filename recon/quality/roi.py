@@ -15,7 +15,8 @@ from torch import Tensor
 
 from recon.geometry import Geometry
 
-__all__ = ["Insert", "check_inside", "crop_squares", "disc_mask", "pixel_coordinates", "pixel_size_mm"]
+__all__ = ["Insert", "check_inside", "crop_squares", "disc_mask", "pixel_coordinates", "pixel_size_mm",
+           "square_window"]
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,20 @@ def disc_mask(geometry: Geometry, insert: Insert, *, fraction: float = 1.0) -> T
     return mask
 
 
+def square_window(geometry: Geometry, centre: tuple[float, float], size: int) -> tuple[slice, slice]:
+    """The square of ``size`` pixels whose centre is nearest ``centre`` (mm); ``ValueError`` if it leaves the field."""
+    if not (isinstance(size, int) and size > 0):
+        raise ValueError(f"size: expected a positive int of pixels, got {size!r}")
+    pixel = pixel_size_mm(geometry)
+    x, y = centre
+    check_inside(geometry, f"ROI of {size} pixels at ({x:g}, {y:g}) mm", x, y, size * pixel / 2)
+    starts = [min(max(int(round((c - lo * 1000) / pixel - size / 2)), 0), n - size)
+              for c, lo, n in zip(centre, geometry.image_min, geometry.image_shape)]
+    return tuple(slice(start, start + size) for start in starts)
+
+
 def crop_squares(images: Tensor, geometry: Geometry, centres: tuple[tuple[float, float], ...], size: int) -> Tensor:
-    """Square regions of ``size`` pixels around each of ``centres`` (mm), the pixel nearest each centre's corner.
+    """Square regions of ``size`` pixels around each of ``centres`` (mm), as :func:`square_window` places them.
 
     Parameters
     ----------
@@ -116,18 +129,11 @@ def crop_squares(images: Tensor, geometry: Geometry, centres: tuple[tuple[float,
     Raises
     ------
     ValueError
-        For a region that leaves the image, or images not on ``geometry``'s grid.
+        For a region that leaves the image, no centre, or images not on ``geometry``'s grid.
     """
     if images.dim() != 4 or tuple(images.shape[2:]) != geometry.image_shape:
         raise ValueError(f"images: expected shape (N, C, {geometry.image_shape[0]}, {geometry.image_shape[1]}), "
                          f"got {tuple(images.shape)}")
-    if not (isinstance(size, int) and size > 0) or not centres:
-        raise ValueError(f"expected a positive ROI size and at least one centre, got {size!r} and {centres!r}")
-    pixel = pixel_size_mm(geometry)
-    crops = []
-    for x, y in centres:
-        check_inside(geometry, f"ROI of {size} pixels at ({x:g}, {y:g}) mm", x, y, size * pixel / 2)
-        start = [int(round((c - lo * 1000) / pixel - size / 2)) for c, lo in zip((x, y), geometry.image_min)]
-        start = [min(max(s, 0), n - size) for s, n in zip(start, geometry.image_shape)]
-        crops.append(images[..., start[0]:start[0] + size, start[1]:start[1] + size])
-    return torch.stack(crops, dim=2)
+    if not centres:
+        raise ValueError("centres: expected at least one ROI centre, got none")
+    return torch.stack([images[(..., *square_window(geometry, centre, size))] for centre in centres], dim=2)
