@@ -15,7 +15,7 @@ from torch import Tensor
 
 from recon.geometry import Geometry
 
-__all__ = ["Insert", "check_inside", "crop_squares", "disc_mask", "pixel_coordinates", "pixel_size_mm",
+__all__ = ["Insert", "check_images", "check_inside", "crop_squares", "disc_mask", "pixel_coordinates", "pixel_size_mm",
            "square_window"]
 
 
@@ -97,6 +97,15 @@ def disc_mask(geometry: Geometry, insert: Insert, *, fraction: float = 1.0) -> T
     return mask
 
 
+def check_images(images: Tensor, geometry: Geometry) -> None:
+    """Raise ``TypeError`` / ``ValueError`` unless ``images`` is a tensor ``(N, C, nx, ny)`` on ``geometry``'s grid."""
+    if not isinstance(images, Tensor):
+        raise TypeError(f"images: expected a torch.Tensor, got {type(images).__name__}")
+    if images.dim() != 4 or tuple(images.shape[2:]) != geometry.image_shape:
+        raise ValueError(f"images: expected shape (N, C, {geometry.image_shape[0]}, {geometry.image_shape[1]}), "
+                         f"got {tuple(images.shape)}")
+
+
 def square_window(geometry: Geometry, centre: tuple[float, float], size: int) -> tuple[slice, slice]:
     """The square of ``size`` pixels whose centre is nearest ``centre`` (mm); ``ValueError`` if it leaves the field."""
     if not (isinstance(size, int) and size > 0):
@@ -131,9 +140,7 @@ def crop_squares(images: Tensor, geometry: Geometry, centres: tuple[tuple[float,
     ValueError
         For a region that leaves the image, no centre, or images not on ``geometry``'s grid.
     """
-    if images.dim() != 4 or tuple(images.shape[2:]) != geometry.image_shape:
-        raise ValueError(f"images: expected shape (N, C, {geometry.image_shape[0]}, {geometry.image_shape[1]}), "
-                         f"got {tuple(images.shape)}")
+    check_images(images, geometry)
     if not centres:
         raise ValueError("centres: expected at least one ROI centre, got none")
     return torch.stack([images[(..., *square_window(geometry, centre, size))] for centre in centres], dim=2)

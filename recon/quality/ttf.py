@@ -30,7 +30,7 @@ from torch import Tensor
 from recon.geometry import Geometry
 from recon.physics import MU_MAX, normalized_to_hu
 from recon.quality.nps import LP_CM_PER_CYCLE_MM
-from recon.quality.roi import Insert, check_inside, pixel_coordinates, pixel_size_mm
+from recon.quality.roi import Insert, check_images, check_inside, pixel_coordinates, pixel_size_mm
 
 __all__ = ["TaskTransferFunction", "crossing", "task_transfer_function"]
 
@@ -88,9 +88,9 @@ def task_transfer_function(images: Tensor, geometry: Geometry, insert: Insert, *
     Parameters
     ----------
     images : Tensor, shape (B, C, nx, ny)
-        Normalised attenuation, x-first, on ``geometry``'s grid.
+        Mean images of many noise realisations, or noise-free ones
+        (normalised attenuation on ``geometry``'s grid).
     geometry : Geometry
-        The images' 2D grid.
     insert : Insert
         The disc: its centre and radius, mm.
     reach : float
@@ -113,9 +113,7 @@ def task_transfer_function(images: Tensor, geometry: Geometry, insert: Insert, *
         raise ValueError(f"expected reach > 1 and bin_width in (0, 1] pixels, got {reach!r} and {bin_width!r}")
     extent = reach * insert.radius
     check_inside(geometry, f"TTF region of insert {insert.name!r}", insert.x, insert.y, extent)
-    if images.dim() != 4 or tuple(images.shape[2:]) != geometry.image_shape:
-        raise ValueError(f"images: expected shape (B, C, {geometry.image_shape[0]}, {geometry.image_shape[1]}), "
-                         f"got {tuple(images.shape)}")
+    check_images(images, geometry)
     pixel = pixel_size_mm(geometry)
     step = bin_width * pixel
     x, y = pixel_coordinates(geometry)
