@@ -8,9 +8,10 @@ import pytest
 import torch
 from scipy.stats import ncx2
 
-from recon import Geometry
-from recon.data.qa import resolution_module
-from recon.physics import hu_to_normalized
+from recon import Geometry, RayTransform
+from recon.algorithms import fbp
+from recon.data.qa import resolution_module, water_cylinder
+from recon.physics import MU_MAX, hu_to_normalized, line_integrals
 from recon.quality.roi import Insert, pixel_coordinates
 from recon.quality.ttf import crossing, task_transfer_function
 
@@ -65,3 +66,46 @@ def test_a_region_outside_the_field_is_refused():
         task_transfer_function(image, geometry, Insert("edge", 120.0, 0.0, 7.5, 340.0))
     with pytest.raises(ValueError, match="expected reach > 1"):
         task_transfer_function(image, geometry, resolution_module().inserts[0], reach=1.0)
+
+
+def fbp_ttf(phantom, insert, *, background=None):
+    """The TTF of a noise-free FBP (Hann, 0.641) at the small preset, simulated on the finer grid."""
+    geometry = Geometry.lodopab_small()
+    A = RayTransform(geometry)
+
+    def reconstruct(p):
+        return fbp(line_integrals(p.image(geometry), A) / MU_MAX, A, filter="hann", frequency_scaling=0.641).double()
+
+    empty = None if background is None else reconstruct(background)
+    return geometry, task_transfer_function(reconstruct(phantom), geometry, insert, background=empty)
+
+
+def test_noise_free_fbp_follows_the_hann_window_and_the_sampling_apertures():
+    """FBP's transfer function: the Hann window up to 0.641 of the detector's Nyquist frequency, times
+    sinc^2(f d) (linear interpolation of the back-projection) and sinc^3(f dx) (the pixels' area and the bilinear
+    up-sampling of the simulation), each a separable aperture taken along one axis. Measured on the +340 HU disc:
+    f50 0.68 against 0.70 lp/cm, f10 1.14 against 1.18 (3 % low), the curve within 0.03; the Hann window alone
+    predicts f50 0.80 (14 % high)."""
+    phantom = resolution_module()
+    geometry, result = fbp_ttf(phantom, phantom.inserts[0])
+    d, dx = geometry.detector_spacing[0] * 1000, geometry.pixel_size[0] * 1000
+    f = result.frequency / 10
+    hann = torch.cos((f * 2 * d / 0.641).clamp(max=1) * math.pi / 2) ** 2
+    model = hann * torch.sinc(f * d) ** 2 * torch.sinc(f * dx) ** 3
+    assert float((result.ttf[0, 0] - model).abs().max()) < 0.03
+    for level, measured in ((0.5, result.f50), (0.1, result.f10)):
+        assert float(measured) == pytest.approx(float(crossing(model, result.frequency, level)), rel=0.05)
+    assert float(result.f50) < 0.9 * float(crossing(hann, result.frequency, 0.5))
+
+
+def test_subtracting_the_background_recovers_a_low_contrast_tasks_ttf():
+    """Noise-free FBP of the water cylinder at 128 has deterministic structure of about 6 HU: it swamps the edge
+    of the +40 HU disc (TTF off by 0.27), and its subtraction gives the +340 HU disc's TTF (FBP is linear)."""
+    phantom = resolution_module()
+    high, low = phantom.inserts[:2]
+    _, reference = fbp_ttf(phantom, high)
+    _, raw = fbp_ttf(phantom, low)
+    _, subtracted = fbp_ttf(phantom, low, background=water_cylinder())
+    assert float((raw.ttf - reference.ttf).abs().max()) > 0.2
+    assert float((subtracted.ttf - reference.ttf).abs().max()) < 0.05
+    assert float(subtracted.contrast) == pytest.approx(40, abs=2)
