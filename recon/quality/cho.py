@@ -38,7 +38,7 @@ REALISATIONS_PER_CHANNEL = 4
 
 @dataclass(frozen=True)
 class Detectability:
-    """The CHO's detectability of one signal, per channel of the images.
+    """The CHO's detectability of one signal, per image channel (``C``; not the observer's channels).
 
     Attributes
     ----------
@@ -106,7 +106,7 @@ def cho_detectability(present: Tensor, absent: Tensor, geometry: Geometry, centr
     ----------
     present, absent : Tensor, shape (N1, C, nx, ny) and (N0, C, nx, ny)
         Independent realisations with and without the signal (normalised
-        attenuation on ``geometry``'s grid); each channel is its own set.
+        attenuation on ``geometry``'s grid); each image channel ``C`` (one method, say) is its own set.
     geometry : Geometry
         The images' 2D grid.
     centre : (float, float)
