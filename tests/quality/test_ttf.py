@@ -10,7 +10,7 @@ from scipy.stats import ncx2
 
 from recon import Geometry, RayTransform
 from recon.algorithms import fbp
-from recon.data.qa import resolution_module, water_cylinder
+from recon.data.qa import noise_realisations, resolution_module, water_cylinder
 from recon.physics import MU_MAX, hu_to_normalized, line_integrals
 from recon.quality.roi import Insert, pixel_coordinates
 from recon.quality.ttf import crossing, task_transfer_function
@@ -68,16 +68,22 @@ def test_a_region_outside_the_field_is_refused():
         task_transfer_function(image, geometry, resolution_module().inserts[0], reach=1.0)
 
 
+SMALL = Geometry.lodopab_small()
+A_SMALL = RayTransform(SMALL)
+
+
+def reconstruct(sinograms: torch.Tensor) -> torch.Tensor:
+    """FBP (Hann, 0.641) at the small preset, float64."""
+    return fbp(sinograms, A_SMALL, filter="hann", frequency_scaling=0.641).double()
+
+
 def fbp_ttf(phantom, insert, *, background=None):
-    """The TTF of a noise-free FBP (Hann, 0.641) at the small preset, simulated on the finer grid."""
-    geometry = Geometry.lodopab_small()
-    A = RayTransform(geometry)
+    """The TTF of a noise-free FBP at the small preset, simulated on the finer grid."""
+    def noise_free(p):
+        return reconstruct(line_integrals(p.image(SMALL), A_SMALL) / MU_MAX)
 
-    def reconstruct(p):
-        return fbp(line_integrals(p.image(geometry), A) / MU_MAX, A, filter="hann", frequency_scaling=0.641).double()
-
-    empty = None if background is None else reconstruct(background)
-    return geometry, task_transfer_function(reconstruct(phantom), geometry, insert, background=empty)
+    empty = None if background is None else noise_free(background)
+    return SMALL, task_transfer_function(noise_free(phantom), SMALL, insert, background=empty)
 
 
 def test_noise_free_fbp_follows_the_hann_window_and_the_sampling_apertures():
@@ -109,3 +115,15 @@ def test_subtracting_the_background_recovers_a_low_contrast_tasks_ttf():
     assert float((raw.ttf - reference.ttf).abs().max()) > 0.2
     assert float((subtracted.ttf - reference.ttf).abs().max()) < 0.05
     assert float(subtracted.contrast) == pytest.approx(40, abs=2)
+
+
+def test_the_mean_of_noisy_realisations_gives_the_noise_free_ttf():
+    """FBP is linear and the post-log data nearly unbiased at 4096 photons: the TTF of the mean of 64 noisy
+    reconstructions is the noise-free one (measured: within 0.007; 0.03 with 16)."""
+    phantom = resolution_module()
+    insert = phantom.inserts[0]
+    _, clean = fbp_ttf(phantom, insert)
+    mean = reconstruct(noise_realisations(phantom.image(SMALL), A_SMALL, 4096, 64, seed=0)).mean(dim=0, keepdim=True)
+    noisy = task_transfer_function(mean, SMALL, insert)
+    assert float((noisy.ttf - clean.ttf).abs().max()) < 0.02
+    assert float(noisy.f50) == pytest.approx(float(clean.f50), rel=0.03)
