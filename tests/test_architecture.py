@@ -74,6 +74,7 @@ LAYERS = (
     ("interfaces", "operators"),
     ("physics",),
     ("metrics", "plotting", "interop"),
+    ("quality",),
     ("algorithms", "data", "export"),
     ("models",),
     ("training",),

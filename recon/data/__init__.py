@@ -6,6 +6,8 @@
 * :mod:`recon.data.datasets`: :class:`PairedDataset` (torch Dataset of a paired file);
 * :mod:`recon.data.simulated`: reproducible per-sample seeds, :class:`PhantomDataset`;
 * :mod:`recon.data.lodopab`: :class:`LoDoPaB` reader and :func:`write_lodopab`.
+* :mod:`recon.data.qa`: QA phantoms in mm and HU (water cylinder, CT-number, resolution and low-contrast
+  modules) and seeded noise realisations, for :mod:`recon.quality`.
 """
 
 from recon.data.datasets import PairedDataset
