@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("recon.commands.train", "train a learned reconstructor from a YAML protocol"),
     "benchmark": ("recon.commands.benchmark", "compare reconstructors on one dataset: table, CSV/JSON/Markdown, figure"),
     "reconstruct": ("recon.commands.reconstruct", "reconstruct your own sinograms: HDF5, NIfTI, DICOM, TIFF or PNG"),
+    "iq": ("recon.commands.iq", "task-based image quality on QA phantoms: noise, NPS, TTF, CT numbers, CHO d'"),
 }
 
 #: The environment variable that, set to 1, shows tracebacks (like ``--debug``).
