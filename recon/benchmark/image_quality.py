@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from recon.benchmark.methods import CpuBackend, build_methods
+from recon.checks import check_finite
 from recon.data.qa import ct_number_module, low_contrast_module, noise_realisations, resolution_module, water_cylinder
 from recon.geometry import Geometry
 from recon.operators import RayTransform
@@ -71,9 +72,7 @@ def _reconstruct(reconstruct: Callable[[Tensor], Tensor], sinograms: Tensor, sha
         if not isinstance(images, Tensor) or tuple(images.shape) != expected:
             raise ValueError(f"expected reconstructions of shape {expected}, got "
                              f"{tuple(getattr(images, 'shape', ())) or type(images).__name__}")
-        bad = int((~torch.isfinite(images)).flatten(1).any(dim=1).sum())
-        if bad:
-            raise ValueError(f"{bad} of {len(batch)} reconstructions hold NaN or inf")
+        check_finite(images, "reconstructions")
         parts.append(images.detach().double().cpu())
     return torch.cat(parts)
 

@@ -123,6 +123,40 @@ def _csv(table: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+def _nps_axes(ax, result: dict[str, Any], index: int) -> None:
+    """Radial NPS of every method at dose ``index``."""
+    dose = result["doses"][index]
+    for method, row in dose["methods"].items():
+        ax.plot(row["nps"]["frequency"], row["nps"]["radial"], label=method)
+    ax.set(title=f"{dose['photons']:g} photons", xlabel="lp/cm", ylabel="NPS (HU² mm²)")
+
+
+def _ttf_axes(ax, result: dict[str, Any], index: int) -> None:
+    """TTFs of method ``index`` at every dose, high contrast solid, low contrast dashed."""
+    method = result["settings"]["methods"][index]
+    for dose in result["doses"]:
+        row = dose["methods"].get(method)
+        if row is None:
+            continue
+        for task, style in (("high", "-"), ("low", "--")):
+            ttf = row["ttf"][task]
+            ax.plot(ttf["frequency"], ttf["ttf"], style,
+                    label=f"{dose['photons']:g} photons, {ttf['contrast_hu']:+g} HU")
+    ax.set(title=method, xlabel="lp/cm", ylabel="TTF", ylim=(-0.05, 1.1))
+
+
+def _detectability_axes(ax, result: dict[str, Any], index: int) -> None:
+    """CHO d' against rod diameter, with its interval, for every method at dose ``index``."""
+    dose = result["doses"][index]
+    for method, row in dose["methods"].items():
+        rods = list(row["detectability"].values())
+        d = [rod["d_prime"] for rod in rods]
+        error = [[v - rod["d_prime_interval"][0] for v, rod in zip(d, rods)],
+                 [rod["d_prime_interval"][1] - v for v, rod in zip(d, rods)]]
+        ax.errorbar([rod["diameter_mm"] for rod in rods], d, yerr=error, marker="o", capsize=3, label=method)
+    ax.set(title=f"{dose['photons']:g} photons", xlabel="rod diameter (mm)", ylabel="CHO d'")
+
+
 def figures(result: dict[str, Any], folder: Path) -> None:
     """nps.png (an axis per dose), ttf.png (an axis per method) and detectability.png (an axis per dose)."""
     import matplotlib
@@ -132,37 +166,13 @@ def figures(result: dict[str, Any], folder: Path) -> None:
 
     from recon.plotting import save_figure
 
-    doses, methods = result["doses"], result["settings"]["methods"]
-    plots = (("nps.png", len(doses)), ("ttf.png", len(methods)), ("detectability.png", len(doses)))
-    for name, count in plots:
+    doses, methods = len(result["doses"]), len(result["settings"]["methods"])
+    for name, count, draw in (("nps.png", doses, _nps_axes), ("ttf.png", methods, _ttf_axes),
+                              ("detectability.png", doses, _detectability_axes)):
         figure, axes = plt.subplots(1, count, figsize=(4.2 * count, 3.4), squeeze=False)
         try:
             for index, ax in enumerate(axes[0]):
-                if name == "ttf.png":
-                    for dose in doses:
-                        row = dose["methods"].get(methods[index])
-                        for task, style in (("high", "-"), ("low", "--")):
-                            if row is not None:
-                                ttf = row["ttf"][task]
-                                ax.plot(ttf["frequency"], ttf["ttf"], style,
-                                        label=f"{dose['photons']:g} photons, {ttf['contrast_hu']:+g} HU")
-                    ax.set(title=methods[index], xlabel="lp/cm", ylabel="TTF", ylim=(-0.05, 1.1))
-                else:
-                    dose = doses[index]
-                    for method, row in dose["methods"].items():
-                        if name == "nps.png":
-                            ax.plot(row["nps"]["frequency"], row["nps"]["radial"], label=method)
-                        else:
-                            rods = list(row["detectability"].values())
-                            d = [rod["d_prime"] for rod in rods]
-                            error = [[v - rod["d_prime_interval"][0] for v, rod in zip(d, rods)],
-                                     [rod["d_prime_interval"][1] - v for v, rod in zip(d, rods)]]
-                            ax.errorbar([rod["diameter_mm"] for rod in rods], d, yerr=error, marker="o",
-                                        capsize=3, label=method)
-                    if name == "nps.png":
-                        ax.set(title=f"{dose['photons']:g} photons", xlabel="lp/cm", ylabel="NPS (HU² mm²)")
-                    else:
-                        ax.set(title=f"{dose['photons']:g} photons", xlabel="rod diameter (mm)", ylabel="CHO d'")
+                draw(ax, result, index)
                 if ax.lines or ax.containers:
                     ax.legend(fontsize="small")
             figure.tight_layout()
@@ -183,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
     from recon.benchmark.image_quality import measure_image_quality
     from recon.commands.reconstruct import _geometry
     from recon.files import atomic_folder
+    from recon.quality.cho import REALISATIONS_PER_CHANNEL
     from recon.version import __version__
 
     bad = [p for p in args.photons if not (p > 0 and math.isfinite(p))]
@@ -192,9 +203,10 @@ def run(args: argparse.Namespace) -> int:
                           ("--bootstrap", args.bootstrap), ("--batch-size", args.batch_size)):
         if value < 1:
             raise UsageError(f"{option}: expected a positive number, got {value}")
-    if args.realisations < 4 * args.channels:
+    needed = REALISATIONS_PER_CHANNEL * args.channels
+    if args.realisations < needed:
         raise UsageError(f"--realisations: the CHO with {args.channels} channels needs at least "
-                         f"{4 * args.channels} realisations (half train its template, half test it), got "
+                         f"{needed} realisations (half train its template, half test it), got "
                          f"{args.realisations}; raise --realisations or lower --channels")
     if (args.output.exists() or args.output.is_symlink()) and not args.overwrite:
         raise UsageError(f"--output {args.output}: exists (pass --overwrite to replace it)")
