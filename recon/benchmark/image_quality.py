@@ -11,25 +11,35 @@ every method (batched) and measures, per method and dose:
 * CT-number error per insert (HU): the CT-number module, mean of the realisations;
 * uniformity (HU): the mean of the water cylinder's realisations;
 * CHO d' (with its bootstrap interval) and AUC per low-contrast rod: the
-  low-contrast module's realisations signal-present, the water cylinder's
-  signal-absent (train/test split by :func:`recon.quality.cho_detectability`).
+  ROIs of its :data:`ROD_COPIES` copies in the low-contrast module's
+  realisations signal-present, the water cylinder's ROIs at the same places
+  signal-absent (train/test split by realisation,
+  :func:`recon.quality.cho_detectability`).
 
 Each phantom and dose draws its own noise seed from ``seed``: the same seed
 gives the same numbers. A method that raises, or returns images of the wrong
 shape or with NaN/inf, is a failure of one line naming it; the other methods'
-results are kept.
+results are kept. Given a ``parts`` folder, each finished method and dose is
+saved there at once (one JSON file, written atomically) and read back by a
+later run with the same settings instead of being recomputed: an interrupted
+run resumes where it stopped.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from recon.benchmark.files import file_slug, write_json
 from recon.benchmark.methods import CpuBackend, build_methods
 from recon.checks import check_finite
 from recon.data.qa import ct_number_module, low_contrast_module, noise_realisations, resolution_module, water_cylinder
@@ -48,6 +58,8 @@ DEFAULT_CHANNELS = 5
 #: Side of the NPS ROIs, mm (about; rounded to an even number of pixels), and their centres in the water cylinder.
 NPS_ROI_MM = 64.0
 NPS_CENTRES = ((0.0, 0.0), (0.0, 40.0), (40.0, 0.0), (0.0, -40.0), (-40.0, 0.0))
+#: Copies of each low-contrast rod in the module (opposite each other on its ring): more signal-present ROIs per image.
+ROD_COPIES = 2
 _PHANTOMS = ("water", "ct", "resolution", "low_contrast")
 
 
@@ -59,6 +71,29 @@ def nps_roi(geometry: Geometry) -> int:
 def _noise_seed(seed: int, phantom: int, photons: float) -> int:
     """The noise seed of one phantom at one dose: independent phantoms (the CHO's classes must be)."""
     return int(np.random.SeedSequence([seed, 1 + phantom, round(photons * 1000)]).generate_state(1)[0])
+
+
+def _part_path(parts: Path, photons: float, method: str) -> Path:
+    """The file of one finished method at one dose inside a ``parts`` folder."""
+    return parts / file_slug(f"{photons:g} photons") / f"{file_slug(method)}.json"
+
+
+def _load_part(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored numbers of ``path`` if it exists and was computed under ``key``; else None (recompute)."""
+    try:
+        stored = json.loads(path.read_text())
+        return stored["result"] if stored.get("key") == key else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # missing, foreign or damaged: recomputed
+
+
+def _truths_digest(truths: dict[str, np.ndarray]) -> str:
+    """Identifies the phantoms' noise-free images in resume keys (a changed phantom is recomputed)."""
+    digest = hashlib.sha256()
+    for name, image in truths.items():
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(image, dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _reconstruct(reconstruct: Callable[[Tensor], Tensor], sinograms: Tensor, shape: tuple[int, ...],
@@ -99,10 +134,14 @@ def _measure(images: dict[str, Tensor], geometry: Geometry, phantoms: dict[str, 
     _, deviation = uniformity(water_mean, geometry, phantoms["water"].body)
     pixel = pixel_size_mm(geometry)
     detectability = {}
-    for rod in phantoms["low_contrast"].inserts:
+    rods = phantoms["low_contrast"].inserts
+    for rod in {rod.name: rod for rod in rods}.values():
         width = max(2 * rod.radius, 2 * pixel)
         size = max(8, 2 * math.ceil(1.5 * width / pixel))
-        result = cho_detectability(images["low_contrast"], water, geometry, (rod.x, rod.y), width=width, size=size,
+        # signal-absent ROIs at the copies' own places: the reconstructed cylinder's background is not the same
+        # everywhere (a few HU of aliasing at 2 mm pixels), and a template would learn any difference
+        copies = [(copy.x, copy.y) for copy in rods if copy.name == rod.name]
+        result = cho_detectability(images["low_contrast"], water, geometry, copies, width=width, size=size,
                                    channels=channels, bootstrap=bootstrap, seed=seed)
         detectability[rod.name] = {"diameter_mm": 2 * rod.radius, "contrast_hu": rod.hu,
                                    "d_prime": float(result.d_prime[0]),
@@ -140,8 +179,8 @@ def _check(photons: Sequence[float], realisations: int, channels: int, batch_siz
 def measure_image_quality(geometry: Geometry, methods: Sequence[str], photons: Sequence[float], *,
                           realisations: int = DEFAULT_REALISATIONS, seed: int = 0,
                           channels: int = DEFAULT_CHANNELS, bootstrap: int = 200, batch_size: int = 8,
-                          cpu_backend: CpuBackend = "threads", progress: Callable[[str], None] | None = None
-                          ) -> dict[str, Any]:
+                          cpu_backend: CpuBackend = "threads", progress: Callable[[str], None] | None = None,
+                          parts: str | os.PathLike | None = None, resume: bool = True) -> dict[str, Any]:
     """Noise, NPS, TTF, CT numbers, uniformity and CHO d' of each method at each dose, on the QA phantoms.
 
     Parameters
@@ -165,6 +204,14 @@ def measure_image_quality(geometry: Geometry, methods: Sequence[str], photons: S
     cpu_backend : {"threads", "sparse"}
     progress : callable, optional
         Called with a short line before each method and dose.
+    parts : path-like, optional
+        Folder for the finished results of each method and dose (created as
+        needed): each is written as soon as it is measured, and with
+        ``resume`` read back instead of recomputed when its method (the
+        spec, and for checkpoints the file), dose, phantoms and settings are
+        the same. Failures are not stored: they run again.
+    resume : bool
+        Reuse the finished results found in ``parts``.
 
     Returns
     -------
@@ -188,18 +235,35 @@ def measure_image_quality(geometry: Geometry, methods: Sequence[str], photons: S
     built = build_methods(list(methods), geometry, cpu_backend=cpu_backend)
     operator = RayTransform(geometry, cpu_backend=cpu_backend)
     phantoms = {"water": water_cylinder(), "ct": ct_number_module(), "resolution": resolution_module(),
-                "low_contrast": low_contrast_module()}
+                "low_contrast": low_contrast_module(copies=ROD_COPIES)}
     truths = {name: phantom.image(geometry) for name, phantom in phantoms.items()}
     shape = (1, *geometry.image_shape)
+    settings = {"geometry": geometry.describe(), "image_shape": list(geometry.image_shape),
+                "pixel_mm": pixel_size_mm(geometry), "methods": list(methods), "photons": photons,
+                "realisations": realisations, "seed": seed, "channels": channels, "bootstrap": bootstrap,
+                "nps_roi_pixels": nps_roi(geometry)}
+    common = {name: settings[name] for name in ("geometry", "image_shape", "realisations", "seed", "channels",
+                                                "bootstrap", "nps_roi_pixels")}
+    common["phantoms"] = _truths_digest(truths)
     doses = []
     for dose in photons:
-        sinograms = {name: noise_realisations(truths[name], operator, dose, realisations,
-                                              seed=_noise_seed(seed, _PHANTOMS.index(name), dose))
-                     for name in phantoms}
+        sinograms = None  # simulated when a method needs them: a resumed dose simulates nothing
         results, failures = {}, {}
         for method in built:
+            key = {**common, "photons": dose, "method": method.key}
+            path = None if parts is None else _part_path(Path(parts), dose, method.name)
+            stored = _load_part(path, key) if path is not None and resume else None
+            if stored is not None:
+                if progress is not None:
+                    progress(f"{method.name} at {dose:g} photons: finished before, reused")
+                results[method.name] = stored
+                continue
             if progress is not None:
                 progress(f"{method.name} at {dose:g} photons")
+            if sinograms is None:
+                sinograms = {name: noise_realisations(truths[name], operator, dose, realisations,
+                                                      seed=_noise_seed(seed, _PHANTOMS.index(name), dose))
+                             for name in phantoms}
             try:
                 images = {name: _reconstruct(method.reconstruct, values, shape, batch_size)
                           for name, values in sinograms.items()}
@@ -210,9 +274,8 @@ def measure_image_quality(geometry: Geometry, methods: Sequence[str], photons: S
                 continue
             results[method.name] = _measure(images, geometry, phantoms, channels=channels, bootstrap=bootstrap,
                                             seed=seed)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_json(path, {"key": key, "result": results[method.name]})
         doses.append({"photons": dose, "methods": results, "failures": failures})
-    settings = {"geometry": geometry.describe(), "image_shape": list(geometry.image_shape),
-                "pixel_mm": pixel_size_mm(geometry), "methods": list(methods), "photons": photons,
-                "realisations": realisations, "seed": seed, "channels": channels, "bootstrap": bootstrap,
-                "nps_roi_pixels": nps_roi(geometry)}
     return {"settings": settings, "doses": doses}

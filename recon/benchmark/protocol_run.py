@@ -26,6 +26,7 @@ doses, else in ``output`` itself): the benchmark's ``results.csv``,
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ from recon.benchmark.tv_rows import TvSearch, search_tv, tv_methods
 from recon.operators import RayTransform
 from recon.version import __version__
 
-__all__ = ["check_target", "run_protocol"]
+__all__ = ["check_target", "dose_folder", "run_protocol"]
 
 #: CPU backend of every operator of a protocol run.
 CPU_BACKEND = "sparse"
@@ -156,6 +157,11 @@ def _run_dose(protocol: Protocol, photons: float, folder: Path, learned: list[Me
                        comparisons=comparisons, targets=targets)
 
 
+def dose_folder(output: str | os.PathLike, protocol: Protocol, photons: float) -> Path:
+    """Where :func:`run_protocol` writes one dose's tables: ``output`` itself, or ``photons-<N0>/`` for several doses."""
+    return Path(output) / f"photons-{photons:g}" if len(protocol.photons) > 1 else Path(output)
+
+
 def run_protocol(protocol: Protocol, output: str | Path, *, progress: bool = False) -> ProtocolOutcome:
     """Run every step of a protocol (see the module documentation) and write its files into ``output``.
 
@@ -183,9 +189,8 @@ def run_protocol(protocol: Protocol, output: str | Path, *, progress: bool = Fal
     built = build_methods(protocol.methods, protocol.geometry, cpu_backend=CPU_BACKEND)
     learned = [method for method in built if is_checkpoint(method.name)]
     classical = [method for method in built if not is_checkpoint(method.name)]
-    several = len(protocol.photons) > 1
-    doses = [_run_dose(protocol, photons, output / f"photons-{photons:g}" if several else output, learned,
-                       classical, operator, progress) for photons in protocol.photons]
+    doses = [_run_dose(protocol, photons, dose_folder(output, protocol, photons), learned, classical, operator,
+                       progress) for photons in protocol.photons]
     files = {
         "comparisons_json": write_json(output / "comparisons.json", comparisons_document(protocol, doses)),
         "targets_json": write_json(output / "targets.json", targets_document(doses)),

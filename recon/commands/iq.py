@@ -9,7 +9,10 @@ dose: noise (HU) and NPS peak frequency, TTF50/TTF10 at high and low contrast
 d' per rod. Methods are any spec ``recon benchmark`` accepts (fbp, tv:weight=...,
 lpd-small, a checkpoint file, module:function). --output receives iq.md (a
 table per dose), iq.json (every number and curve), iq.csv and the figures
-nps.png, ttf.png and detectability.png; the folder appears whole or not at all.
+nps.png, ttf.png and detectability.png, each written whole or not at all. As
+``recon benchmark``, it resumes: every finished method and dose is kept in
+``DIR/parts`` at once, and a second run with the same settings reads it back
+instead of recomputing it (``--fresh`` recomputes everything).
 
 Example: ``recon iq --methods fbp tv --photons 4096 1024 --realisations 32 --output iq``
 """
@@ -27,7 +30,9 @@ from typing import Any
 from recon.commands.simulate import size_options
 from recon.errors import UsageError
 
-#: Files the command writes into its output folder.
+#: Axes per row of a figure (a figure with an axis per method wraps onto more rows).
+FIGURE_COLUMNS = 4
+#: Files the command writes into its output folder (besides ``parts/``, its finished methods and doses).
 FILES = ("iq.md", "iq.json", "iq.csv", "nps.png", "ttf.png", "detectability.png")
 
 
@@ -41,8 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--photons", type=float, nargs="+", default=[4096.0], metavar="N0",
                         help="photons per bin of the unattenuated beam, one or more doses (default 4096)")
     parser.add_argument("--output", type=Path, required=True,
-                        help=f"folder receiving {', '.join(FILES)}")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+                        help=f"folder receiving {', '.join(FILES)} and parts/ (finished methods, for resuming)")
     geometry = parser.add_argument_group("geometry")
     geometry.add_argument("--geometry", default="lodopab-small", metavar="NAME|FILE.json",
                           help=f"{', '.join(GEOMETRY_NAMES)} (on LoDoPaB's field of view; parallel and fan take "
@@ -62,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_group.add_argument("--batch-size", type=int, default=8, help="sinograms per call (default 8)")
     run_group.add_argument("--cpu-backend", choices=("threads", "sparse"), default="threads",
                            help="CPU backend of the ray transforms (default threads)")
+    run_group.add_argument("--fresh", action="store_true", help="recompute every method, ignoring finished ones")
     run_group.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -169,9 +174,14 @@ def figures(result: dict[str, Any], folder: Path) -> None:
     doses, methods = len(result["doses"]), len(result["settings"]["methods"])
     for name, count, draw in (("nps.png", doses, _nps_axes), ("ttf.png", methods, _ttf_axes),
                               ("detectability.png", doses, _detectability_axes)):
-        figure, axes = plt.subplots(1, count, figsize=(4.2 * count, 3.4), squeeze=False)
+        columns = min(count, FIGURE_COLUMNS)
+        rows_ = math.ceil(count / columns)
+        figure, axes = plt.subplots(rows_, columns, figsize=(4.2 * columns, 3.4 * rows_), squeeze=False)
         try:
-            for index, ax in enumerate(axes[0]):
+            for index, ax in enumerate(axes.flat):
+                if index >= count:
+                    ax.set_axis_off()
+                    continue
                 draw(ax, result, index)
                 if ax.lines or ax.containers:
                     ax.legend(fontsize="small")
@@ -181,18 +191,29 @@ def figures(result: dict[str, Any], folder: Path) -> None:
             plt.close(figure)
 
 
+def write_results(result: dict[str, Any], folder: Path) -> str:
+    """Write :data:`FILES` of ``result`` into ``folder`` (each atomically); returns the Markdown table."""
+    from recon.benchmark.files import write_json, write_text
+
+    table = markdown(result)
+    write_text(folder / "iq.md", table)
+    write_json(folder / "iq.json", result)
+    write_text(folder / "iq.csv", _csv(rows(result)))
+    figures(result, folder)
+    return table
+
+
 def _arguments(args: argparse.Namespace) -> dict[str, Any]:
     """The arguments that choose the numbers, as JSON values (not the output folder: same seed, same JSON)."""
     return {name: str(value) if isinstance(value, Path) else value for name, value in vars(args).items()
             if not name.startswith("_") and not callable(value)
-            and name not in ("output", "overwrite", "quiet", "debug", "command")}
+            and name not in ("output", "fresh", "quiet", "debug", "command")}
 
 
 def run(args: argparse.Namespace) -> int:
-    from recon.benchmark.files import write_json, write_text
     from recon.benchmark.image_quality import measure_image_quality
     from recon.commands.reconstruct import _geometry
-    from recon.files import atomic_folder
+    from recon.files import output_folder
     from recon.quality.cho import REALISATIONS_PER_CHANNEL
     from recon.version import __version__
 
@@ -208,20 +229,16 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--realisations: the CHO with {args.channels} channels needs at least "
                          f"{needed} realisations (half train its template, half test it), got "
                          f"{args.realisations}; raise --realisations or lower --channels")
-    if (args.output.exists() or args.output.is_symlink()) and not args.overwrite:
-        raise UsageError(f"--output {args.output}: exists (pass --overwrite to replace it)")
+    if args.output.exists() and not args.output.is_dir():
+        raise UsageError(f"--output {args.output}: expected a folder, got a file")
     geometry = _geometry(args)
     progress = None if args.quiet else (lambda line: print(f"recon iq: {line}", file=sys.stderr, flush=True))
-    result = measure_image_quality(geometry, args.methods, args.photons, realisations=args.realisations,
-                                   seed=args.seed, channels=args.channels, bootstrap=args.bootstrap,
-                                   batch_size=args.batch_size, cpu_backend=args.cpu_backend, progress=progress)
-    result = {"arguments": _arguments(args), "recon_version": __version__, **result}
-    table = markdown(result)
-    with atomic_folder(args.output, overwrite=args.overwrite) as folder:
-        write_text(folder / "iq.md", table)
-        write_json(folder / "iq.json", result)
-        write_text(folder / "iq.csv", _csv(rows(result)))
-        figures(result, folder)
+    with output_folder(args.output) as folder:
+        result = measure_image_quality(geometry, args.methods, args.photons, realisations=args.realisations,
+                                       seed=args.seed, channels=args.channels, bootstrap=args.bootstrap,
+                                       batch_size=args.batch_size, cpu_backend=args.cpu_backend, progress=progress,
+                                       parts=folder / "parts", resume=not args.fresh)
+        table = write_results({"arguments": _arguments(args), "recon_version": __version__, **result}, folder)
     print(table)
     failures = {}  # method -> its first failure: one line per method, whatever the doses
     for dose in result["doses"]:

@@ -109,7 +109,8 @@ class QAPhantom:
         if not (isinstance(supersampling, int) and supersampling > 0):
             raise ValueError(f"supersampling: expected a positive int, got {supersampling!r}")
         for disc in (self.body, *self.inserts):
-            check_inside(geometry, f"{self.name}: {disc.name}", disc.x, disc.y, disc.radius)
+            what = self.name if disc.name == self.name else f"{self.name}: {disc.name}"
+            check_inside(geometry, what, disc.x, disc.y, disc.radius)
         pixels = np.full(geometry.image_shape, AIR_HU)
         for disc in (self.body, *self.inserts):
             window, fraction = _coverage(disc, geometry, supersampling)
@@ -185,8 +186,8 @@ def resolution_module(*, contrasts: tuple[float, ...] = (340.0, 40.0), radius: f
                      _ring(names, (radius,) * len(contrasts) + (wire_radius,), (*contrasts, wire_hu), distance))
 
 
-def low_contrast_module(*, distance: float = 50.0, rods: tuple[tuple[float, float], ...] = LOW_CONTRAST_RODS
-                        ) -> QAPhantom:
+def low_contrast_module(*, distance: float = 50.0, rods: tuple[tuple[float, float], ...] = LOW_CONTRAST_RODS,
+                        copies: int = 1) -> QAPhantom:
     """The water cylinder with the low-contrast rods of MITA-LCD (CCT189).
 
     Parameters
@@ -195,10 +196,17 @@ def low_contrast_module(*, distance: float = 50.0, rods: tuple[tuple[float, floa
         The rods lie on a circle of this radius, mm.
     rods : tuple of (float, float)
         Diameter in mm and contrast in HU of each rod.
+    copies : int
+        Each rod this many times (same name), the set repeated around the
+        circle: 1 is CCT189's layout; 2 puts each rod's copy opposite it,
+        twice the signal-present samples per image for the CHO.
     """
-    names = tuple(f"rod {d:g} mm" for d, _ in rods)
+    if not (isinstance(copies, int) and copies >= 1):
+        raise ValueError(f"copies: expected a positive int, got {copies!r}")
+    names = tuple(f"rod {d:g} mm" for d, _ in rods) * copies
     return QAPhantom("low-contrast module", _cylinder(),
-                     _ring(names, tuple(d / 2 for d, _ in rods), tuple(c for _, c in rods), distance))
+                     _ring(names, tuple(d / 2 for d, _ in rods) * copies, tuple(c for _, c in rods) * copies,
+                           distance))
 
 
 def noise_realisations(image: Tensor, A: RayTransform, photons: Photons, count: int, *, seed: int) -> Tensor:

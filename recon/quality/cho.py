@@ -1,15 +1,18 @@
 """Channelised Hotelling observer (CHO) with Laguerre-Gauss channels: detectability d' and AUC.
 
 Signal-present and signal-absent ROIs come from independent noise
-realisations. Each ROI is reduced to ``J`` channel outputs ``v = U^T g``; the
-first half of each class's realisations trains the Hotelling template
+realisations, one or more ROIs per realisation (copies of the signal at
+several places, background at several places: more samples from the same
+reconstructions). Each ROI is reduced to ``J`` channel outputs ``v = U^T g``
+(the channels centred on the ROI's own centre); the ROIs of the first half of
+each class's realisations train the Hotelling template
 ``w = S^-1 (mean v_present - mean v_absent)`` (``S`` the mean of the two
 classes' covariances), the other half is scored by it, so d' is not inflated
 by testing on the training data:
 
     d' = (mean t_present - mean t_absent) / sqrt((var t_present + var t_absent) / 2),   AUC = Phi(d' / sqrt 2).
 
-The confidence interval is a seeded bootstrap over the test realisations (the template kept).
+The confidence interval is a seeded bootstrap over the test ROIs (the template kept).
 
 References
 ----------
@@ -21,6 +24,7 @@ channels). AAPM TG-233 (Samei et al., Med. Phys. 46(11), 2019), detectability.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -49,8 +53,8 @@ class Detectability:
     d_prime_interval, auc_interval : Tensor, shape (C, 2), float64
         Lower and upper bounds of the bootstrap confidence interval.
     train, test : (int, int)
-        Realisations (present, absent) that trained the template (the first
-        half of each class) and that were scored (the rest).
+        ROIs (present, absent) that trained the template (those of the first
+        half of each class's realisations) and that were scored (the rest).
     """
 
     d_prime: Tensor
@@ -97,10 +101,12 @@ def _auc(d_prime: Tensor) -> Tensor:
     return torch.special.ndtr(d_prime / math.sqrt(2))
 
 
-def cho_detectability(present: Tensor, absent: Tensor, geometry: Geometry, centre: tuple[float, float], *,
-                      width: float, size: int = 32, channels: int = 10, bootstrap: int = 1000,
-                      confidence: float = 0.95, seed: int = 0, mu_max: float = MU_MAX) -> Detectability:
-    """The CHO's d' and AUC for a signal at ``centre``, trained and tested on separate realisations.
+def cho_detectability(present: Tensor, absent: Tensor, geometry: Geometry,
+                      centres: tuple[float, float] | Sequence[tuple[float, float]], *, width: float, size: int = 32,
+                      absent_centres: Sequence[tuple[float, float]] | None = None, channels: int = 10,
+                      bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0, mu_max: float = MU_MAX
+                      ) -> Detectability:
+    """The CHO's d' and AUC of a signal, trained and tested on separate realisations.
 
     Parameters
     ----------
@@ -109,16 +115,22 @@ def cho_detectability(present: Tensor, absent: Tensor, geometry: Geometry, centr
         attenuation on ``geometry``'s grid); each image channel ``C`` (one method, say) is its own set.
     geometry : Geometry
         The images' 2D grid.
-    centre : (float, float)
-        The signal's centre, mm; the ROI and the channels are centred on it.
+    centres : (float, float) or sequence of (float, float)
+        Centre of the signal in ``present``, mm, or the centres of its
+        copies: one ROI per centre and realisation, the channels centred on it.
     width : float
         Width ``a`` of the Laguerre-Gauss channels, mm (about the signal's diameter or more).
     size : int
-        Side of the square ROI, pixels.
+        Side of the square ROIs, pixels.
+    absent_centres : sequence of (float, float), optional
+        Centres of the ROIs in ``absent``, mm (default ``centres``). Only
+        where the mean background is the same as at ``centres``: the
+        template learns any difference of the two classes' means, a
+        background that varies from place to place included.
     channels : int
         ``J``, the number of channels.
     bootstrap : int
-        Bootstrap resamplings of the test realisations for the interval.
+        Bootstrap resamplings of the test ROIs for the interval.
     confidence : float
         Level of the percentile interval, in (0, 1).
     seed : int
@@ -133,28 +145,31 @@ def cho_detectability(present: Tensor, absent: Tensor, geometry: Geometry, centr
     Raises
     ------
     ValueError
-        Fewer than ``4 J`` realisations in a class (:data:`REALISATIONS_PER_CHANNEL`),
+        Fewer than ``4 J`` ROIs in a class (realisations times centres,
+        :data:`REALISATIONS_PER_CHANNEL`) or fewer than 2 realisations,
         mismatched channels, an ROI leaving the field, or a bad ``bootstrap`` / ``confidence``.
     """
+    centres = _centres(centres, "centres")
+    absent_centres = centres if absent_centres is None else _centres(absent_centres, "absent_centres")
     needed = REALISATIONS_PER_CHANNEL * channels
-    for name, images in (("present", present), ("absent", absent)):
-        if not isinstance(images, Tensor) or images.dim() != 4 or len(images) < needed:
-            raise ValueError(f"{name}: expected at least {needed} realisations (N, C, nx, ny) for {channels} "
-                             f"channels (half train the template, half test it), got "
-                             f"{tuple(getattr(images, 'shape', ())) or type(images).__name__}")
+    for name, images, rois in (("present", present, centres), ("absent", absent, absent_centres)):
+        if (not isinstance(images, Tensor) or images.dim() != 4 or len(images) < 2
+                or len(images) * len(rois) < needed):
+            raise ValueError(f"{name}: expected at least {needed} realisations (N, C, nx, ny) times ROIs "
+                             f"({len(rois)} each) for {channels} channels (half train the template, half test "
+                             f"it), got {tuple(getattr(images, 'shape', ())) or type(images).__name__}")
     if present.shape[1:] != absent.shape[1:]:
         raise ValueError(f"present and absent: expected the same (C, nx, ny), got {tuple(present.shape[1:])} and "
                          f"{tuple(absent.shape[1:])}")
     if not (isinstance(bootstrap, int) and bootstrap > 0) or not 0 < confidence < 1:
         raise ValueError(f"expected bootstrap > 0 resamplings and a confidence in (0, 1), got {bootstrap!r} and "
                          f"{confidence!r}")
-    x, y = pixel_coordinates(geometry)
-    rows, columns = square_window(geometry, centre, size)
-    basis = laguerre_gauss_channels(x[rows] - centre[0], y[:, columns] - centre[1], width, channels)
-    outputs = [torch.einsum("nckl,jkl->cnj", crop_squares(normalized_to_hu(images.double(), mu_max=mu_max),
-                                                          geometry, (centre,), size)[:, :, 0], basis)
-               for images in (present, absent)]
-    (train1, test1), (train0, test0) = ((v[:, :v.shape[1] // 2], v[:, v.shape[1] // 2:]) for v in outputs)
+    outputs = [_channel_outputs(images, geometry, rois, size, width, channels, mu_max)
+               for images, rois in ((present, centres), (absent, absent_centres))]
+    # realisation-major: the ROIs of the first half of the realisations train, the others test
+    (train1, test1), (train0, test0) = ((v[:, :len(images) // 2 * len(rois)], v[:, len(images) // 2 * len(rois):])
+                                        for v, images, rois in zip(outputs, (present, absent),
+                                                                   (centres, absent_centres)))
     scatter = (_covariance(train1) + _covariance(train0)) / 2
     template = torch.linalg.solve(scatter, (train1.mean(dim=1) - train0.mean(dim=1))[..., None])[..., 0]
     scores1, scores0 = ((test @ template[..., None])[..., 0] for test in (test1, test0))
@@ -168,6 +183,32 @@ def cho_detectability(present: Tensor, absent: Tensor, geometry: Geometry, centr
     interval = torch.quantile(resampled, levels, dim=-1).T
     return Detectability(d_prime=d_prime, auc=_auc(d_prime), d_prime_interval=interval, auc_interval=_auc(interval),
                          train=(train1.shape[1], train0.shape[1]), test=(test1.shape[1], test0.shape[1]))
+
+
+def _centres(value, name: str) -> tuple[tuple[float, float], ...]:
+    """One centre ``(x, y)`` or several, as a tuple of float pairs; ``ValueError`` for anything else."""
+    try:
+        if len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+            return ((float(value[0]), float(value[1])),)
+        pairs = tuple((float(x), float(y)) for x, y in value)
+    except (TypeError, ValueError):
+        pairs = ()
+    if not pairs:
+        raise ValueError(f"{name}: expected a centre (x, y) in mm or a sequence of them, got {value!r}")
+    return pairs
+
+
+def _channel_outputs(images: Tensor, geometry: Geometry, centres: tuple[tuple[float, float], ...], size: int,
+                     width: float, channels: int, mu_max: float) -> Tensor:
+    """Channel outputs ``(C, N * K, J)`` of the ROIs around ``K`` centres of each of ``N`` images, realisation-major."""
+    x, y = pixel_coordinates(geometry)
+    rois = crop_squares(normalized_to_hu(images.double(), mu_max=mu_max), geometry, centres, size)  # (N, C, K, s, s)
+    bases = []
+    for centre in centres:
+        rows, columns = square_window(geometry, centre, size)
+        bases.append(laguerre_gauss_channels(x[rows] - centre[0], y[:, columns] - centre[1], width, channels))
+    outputs = torch.einsum("nckuv,kjuv->cnkj", rois, torch.stack(bases))
+    return outputs.flatten(1, 2)
 
 
 def _covariance(outputs: Tensor) -> Tensor:

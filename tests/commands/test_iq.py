@@ -8,6 +8,7 @@ import json
 import pytest
 
 from recon.cli import main
+from recon.geometry import Geometry
 
 #: A tiny parallel geometry, 20 realisations (the CHO's minimum for 5 channels) and a short TV.
 TINY = ["--geometry", "parallel", "--image-size", "48", "--num-angles", "40", "--num-detectors", "69",
@@ -25,7 +26,8 @@ def run(tmp_path_factory):
 
 def test_every_file_is_written_and_they_agree(run):
     assert sorted(p.name for p in run.iterdir()) == ["detectability.png", "iq.csv", "iq.json", "iq.md", "nps.png",
-                                                      "ttf.png"]
+                                                      "parts", "ttf.png"]
+    assert len(list((run / "parts").rglob("*.json"))) == 4  # one per method and dose, for resuming
     result = json.loads((run / "iq.json").read_text())
     assert [dose["photons"] for dose in result["doses"]] == [4096, 1024]
     rows = list(csv.DictReader((run / "iq.csv").open()))
@@ -79,6 +81,57 @@ def test_bad_input_is_one_line_and_status_2(tmp_path, cli_error, arguments, text
     assert not (tmp_path / "out").exists()
 
 
-def test_an_existing_output_is_refused_without_overwrite(tmp_path, cli_error):
-    (tmp_path / "out").mkdir()
-    cli_error(["iq", "--methods", "fbp", *TINY, "--output", tmp_path / "out"], "exists (pass --overwrite")
+def test_a_field_that_does_not_hold_the_phantoms_is_one_line_and_status_2(tmp_path, cli_error):
+    """A 10 cm field cannot hold the 20 cm cylinder: refused before anything is simulated or written."""
+    small_field = tmp_path / "small_field.json"
+    small_field.write_text(Geometry.parallel(image_size=48, num_angles=40, num_detectors=69,
+                                             half_extent=0.05).to_json())
+    cli_error(["iq", "--methods", "fbp", "--geometry", small_field, "--realisations", "20", "--quiet",
+               "--output", tmp_path / "out"],
+              "water cylinder: expected inside the image field x in [-50.0, 50.0] mm, y in [-50.0, 50.0] mm, got "
+              "[-100.0, 100.0] x [-100.0, 100.0] mm")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_file_as_output_is_refused(tmp_path, cli_error):
+    (tmp_path / "out").write_text("not a folder")
+    cli_error(["iq", "--methods", "fbp", *TINY, "--output", tmp_path / "out"], "expected a folder, got a file")
+    assert (tmp_path / "out").read_text() == "not a folder"
+
+
+def test_an_interrupted_run_resumes_with_its_finished_methods(tmp_path, capsys):
+    """Ctrl-C in the second method keeps the first one's part; the rerun reuses it and equals a fresh run."""
+    module = tmp_path / "interrupts.py"
+    marker = tmp_path / "interrupted"
+    module.write_text("from pathlib import Path\nimport recon\n\n"
+                      "def reconstruct(y, A):\n"
+                      f"    if not Path({str(marker)!r}).exists():\n"
+                      f"        Path({str(marker)!r}).touch()\n"
+                      "        raise KeyboardInterrupt\n"
+                      "    return recon.fbp(y, A)\n")
+    methods = ["--methods", "fbp", f"{module}:reconstruct"]
+    output = tmp_path / "out"
+    assert main(["iq", *methods, *TINY, "--output", str(output)]) == 130  # interrupted
+    assert not (output / "iq.json").exists()  # no result files of a run that did not finish
+    parts = sorted(path.relative_to(output) for path in (output / "parts").rglob("*.json"))
+    assert len(parts) == 1 and parts[0].name.startswith("fbp-")
+    stamp = (output / parts[0]).stat().st_mtime_ns
+    capsys.readouterr()
+    tiny = [argument for argument in TINY if argument != "--quiet"]
+    assert main(["iq", *methods, *tiny, "--output", str(output)]) == 0
+    err = capsys.readouterr().err
+    assert "fbp at 4096 photons: finished before, reused" in err
+    assert (output / parts[0]).stat().st_mtime_ns == stamp
+    assert main(["iq", *methods, *TINY, "--output", str(tmp_path / "fresh")]) == 0
+    resumed, fresh = (json.loads((folder / "iq.json").read_text())["doses"] for folder in (output, tmp_path / "fresh"))
+    assert resumed == fresh
+
+
+def test_fresh_recomputes_and_other_settings_are_not_reused(tmp_path, capsys):
+    output = tmp_path / "out"
+    assert main(["iq", "--methods", "fbp", *TINY, "--output", str(output)]) == 0
+    tiny = [argument for argument in TINY if argument != "--quiet"]
+    for extra in (["--fresh"], ["--seed", "1"]):
+        capsys.readouterr()
+        assert main(["iq", "--methods", "fbp", *tiny, *extra, "--output", str(output)]) == 0
+        assert "reused" not in capsys.readouterr().err

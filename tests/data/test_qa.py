@@ -68,7 +68,7 @@ def test_the_layouts_and_their_values():
 
 
 def test_a_field_too_small_or_a_bad_supersampling_is_refused():
-    with pytest.raises(ValueError, match="water cylinder: water cylinder: expected inside the image field"):
+    with pytest.raises(ValueError, match="^water cylinder: expected inside the image field"):
         water_cylinder().image(Geometry.parallel(image_size=32, half_extent=0.05))
     with pytest.raises(ValueError, match="supersampling: expected a positive int, got 0"):
         water_cylinder().image(Geometry.lodopab_small(), supersampling=0)
@@ -89,3 +89,13 @@ def test_noise_realisations_are_seeded_simulations():
     torch.testing.assert_close(first, three[:1], rtol=0, atol=0)
     with pytest.raises(ValueError, match="count: expected a positive int, got 0"):
         noise_realisations(x, A, 1000.0, 0, seed=7)
+
+
+def test_copies_of_the_rods_lie_opposite_each_other_and_bad_copies_are_refused():
+    single, double = low_contrast_module(), low_contrast_module(copies=2)
+    assert [i.name for i in double.inserts] == [i.name for i in single.inserts] * 2
+    for first, copy in zip(double.inserts[:4], double.inserts[4:]):
+        assert (first.radius, first.hu) == (copy.radius, copy.hu)
+        assert (copy.x, copy.y) == pytest.approx((-first.x, -first.y), abs=1e-6)
+    with pytest.raises(ValueError, match="copies: expected a positive int, got 0"):
+        low_contrast_module(copies=0)

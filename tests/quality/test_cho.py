@@ -88,3 +88,36 @@ def test_no_signal_gives_no_detectability_despite_a_trained_template():
     found = [float(cho_detectability(*realisations(nothing, 40, seed=10 + k), GEOMETRY, (0.0, 0.0), width=WIDTH,
                                      size=16, bootstrap=10).d_prime[0]) for k in range(12)]
     assert abs(sum(found) / len(found)) < 0.3
+
+
+def test_several_rois_per_realisation_reach_the_closed_form_and_split_by_realisation():
+    """Copies of a Gaussian signal at 2 places and background at 4: d' = |s| / sigma from 8x fewer images."""
+    geometry = Geometry.parallel(image_size=48, half_extent=0.024)  # 1 mm pixels
+    x, y = pixel_coordinates(geometry)
+    places = [(-12.0, -12.0), (12.0, 12.0)]
+    signal = sum(6.0 * torch.exp(-math.pi * ((x - cx) ** 2 + (y - cy) ** 2) / WIDTH**2) for cx, cy in places)
+    ideal = 6.0 * float(torch.exp(-math.pi * (x**2 + y**2) / WIDTH**2).norm()) / SIGMA
+    generator = torch.Generator().manual_seed(5)
+    noise = SIGMA * torch.randn(1000, 1, 48, 48, generator=generator, dtype=torch.float64)
+    present, absent = (hu_to_normalized(part, clip=False) for part in (noise[:500] + signal, noise[500:]))
+    background = [(-12.0, 12.0), (12.0, -12.0), (-12.0, -12.0), (12.0, 12.0)]
+    result = cho_detectability(present, absent, geometry, places, width=WIDTH, size=16, absent_centres=background,
+                               bootstrap=200)
+    assert float(result.d_prime[0]) == pytest.approx(ideal, rel=0.05)
+    assert result.train == (250 * 2, 250 * 4) and result.test == (250 * 2, 250 * 4)
+    one = cho_detectability(present, absent, geometry, places[0], width=WIDTH, size=16, bootstrap=200)
+    assert one.train == (250, 250)
+    low, high = result.d_prime_interval[0].tolist()
+    one_low, one_high = one.d_prime_interval[0].tolist()
+    assert high - low < one_high - one_low  # more ROIs, a tighter interval
+
+
+def test_enough_rois_may_come_from_fewer_realisations_and_bad_centres_are_refused():
+    present, absent = realisations(torch.zeros(24, 24, dtype=torch.float64), 20, seed=6)
+    places = [(-4.0, 0.0), (4.0, 0.0)]
+    result = cho_detectability(present, absent, GEOMETRY, places, width=WIDTH, size=8, bootstrap=10)  # 40 ROIs
+    assert result.train == (20, 20)
+    with pytest.raises(ValueError, match="present: expected at least 40 realisations .* times ROIs \\(1 each\\)"):
+        cho_detectability(present, absent, GEOMETRY, places[0], width=WIDTH, size=8)
+    with pytest.raises(ValueError, match="centres: expected a centre \\(x, y\\) in mm or a sequence of them, got 'x'"):
+        cho_detectability(present, absent, GEOMETRY, "x", width=WIDTH, size=8)
