@@ -7,7 +7,8 @@ every method (batched) and measures, per method and dose:
 * noise (HU), NPS peak and mean frequency (lp/cm): the water cylinder's realisations;
 * TTF50 and TTF10 (lp/cm) of the resolution module's high- and low-contrast
   discs: the TTF of the mean of the realisations, the mean reconstruction of
-  the water cylinder subtracted as background;
+  the water cylinder subtracted as background, with a 95 % bootstrap interval
+  (both means resampled over their realisations);
 * CT-number error per insert (HU): the CT-number module, mean of the realisations;
 * uniformity (HU): the mean of the water cylinder's realisations;
 * CHO d' (with its bootstrap interval) and AUC per low-contrast rod: the
@@ -112,6 +113,25 @@ def _reconstruct(reconstruct: Callable[[Tensor], Tensor], sinograms: Tensor, sha
     return torch.cat(parts)
 
 
+def _resampled_means(images: Tensor, count: int, *, seed: int) -> Tensor:
+    """``count`` bootstrap means ``(count, 1, nx, ny)`` of realisations ``(N, 1, nx, ny)``, seeded (weights, not copies)."""
+    generator = torch.Generator().manual_seed(seed)
+    draws = torch.randint(len(images), (count, len(images)), generator=generator)
+    weights = torch.zeros(count, len(images), dtype=images.dtype).scatter_add_(
+        1, draws, torch.ones_like(draws, dtype=images.dtype)) / len(images)
+    return torch.einsum("bn,ncxy->bcxy", weights, images)
+
+
+def _interval(values: Tensor, confidence: float = 0.95) -> list[float]:
+    """The percentile interval of bootstrap values, over the resamples that have one (a TTF may never fall to
+    0.5 in range); NaN if more than a tail's share of them have none."""
+    tail = (1 - confidence) / 2
+    if torch.isnan(values).sum() > tail * len(values):
+        return [math.nan, math.nan]
+    levels = torch.tensor([tail, 1 - tail], dtype=values.dtype)
+    return [float(v) for v in torch.nanquantile(values, levels)]
+
+
 def _curve(values: Tensor) -> list[float]:
     return [float(v) for v in values]
 
@@ -122,11 +142,15 @@ def _measure(images: dict[str, Tensor], geometry: Geometry, phantoms: dict[str, 
     water, water_mean = images["water"], images["water"].mean(dim=0, keepdim=True)
     nps = noise_power_spectrum(water, geometry, size=nps_roi(geometry), centres=NPS_CENTRES)
     resolution_mean = images["resolution"].mean(dim=0, keepdim=True)
+    resampled = [_resampled_means(images[name], bootstrap, seed=seed + index)
+                 for index, name in enumerate(("resolution", "water"))]
     ttf = {}
     for insert, task in zip(phantoms["resolution"].inserts[:2], ("high", "low")):
         result = task_transfer_function(resolution_mean, geometry, insert, background=water_mean)
+        spread = task_transfer_function(resampled[0], geometry, insert, background=resampled[1])
         ttf[task] = {"insert": insert.name, "contrast_hu": insert.hu, "f50": float(result.f50[0, 0]),
-                     "f10": float(result.f10[0, 0]), "frequency": _curve(result.frequency),
+                     "f50_interval": _interval(spread.f50[:, 0]), "f10": float(result.f10[0, 0]),
+                     "f10_interval": _interval(spread.f10[:, 0]), "frequency": _curve(result.frequency),
                      "ttf": _curve(result.ttf[0, 0])}
     numbers = ct_numbers(images["ct"].mean(dim=0, keepdim=True), geometry, phantoms["ct"].inserts)
     ct = {insert.name: {"nominal_hu": insert.hu, "mean_hu": float(mean), "error_hu": float(error)}
@@ -198,7 +222,7 @@ def measure_image_quality(geometry: Geometry, methods: Sequence[str], photons: S
     channels : int
         Laguerre-Gauss channels of the CHO; it needs ``4 * channels`` realisations.
     bootstrap : int
-        Bootstrap resamplings of the d' interval (95 %).
+        Bootstrap resamplings of the d' and TTF50 / TTF10 intervals (95 %).
     batch_size : int
         Sinograms per call of a method.
     cpu_backend : {"threads", "sparse"}

@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                               "needs 4 per channel)")
     measure.add_argument("--channels", type=int, default=DEFAULT_CHANNELS,
                          help=f"Laguerre-Gauss channels of the CHO (default {DEFAULT_CHANNELS})")
-    measure.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamplings of d' (default 200)")
+    measure.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamplings of the d' and TTF50 intervals (default 200)")
     measure.add_argument("--seed", type=int, default=0, help="seed of the noise and the bootstrap (default 0)")
     run_group = parser.add_argument_group("run")
     run_group.add_argument("--batch-size", type=int, default=8, help="sinograms per call (default 8)")
@@ -87,7 +87,8 @@ def markdown(result: dict[str, Any]) -> str:
                   "|" + "---|" * len(header)]
         for method, row in dose["methods"].items():
             cells = [method, _number(row["noise_hu"], 1), _number(row["nps_peak_lp_cm"]),
-                     _number(row["ttf"]["high"]["f50"]), _number(row["ttf"]["low"]["f50"]),
+                     *(f"{_number(row['ttf'][task]['f50'])} [{_number(row['ttf'][task]['f50_interval'][0])}, "
+                       f"{_number(row['ttf'][task]['f50_interval'][1])}]" for task in ("high", "low")),
                      _number(row["max_abs_ct_error_hu"], 1), _number(row["uniformity_hu"], 1),
                      *(f"{_number(rod['d_prime'])} [{_number(rod['d_prime_interval'][0])}, "
                        f"{_number(rod['d_prime_interval'][1])}]" for rod in row["detectability"].values())]
@@ -106,6 +107,7 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                     "nps_peak_lp_cm": row["nps_peak_lp_cm"], "nps_mean_lp_cm": row["nps_mean_lp_cm"]}
             for task, ttf in row["ttf"].items():
                 line[f"ttf50_{task}_lp_cm"], line[f"ttf10_{task}_lp_cm"] = ttf["f50"], ttf["f10"]
+                line[f"ttf50_{task}_low"], line[f"ttf50_{task}_high"] = ttf["f50_interval"]
             line["max_abs_ct_error_hu"], line["uniformity_hu"] = row["max_abs_ct_error_hu"], row["uniformity_hu"]
             for name, insert in row["ct_numbers"].items():
                 line[f"ct_error_{name}_hu"] = insert["error_hu"]

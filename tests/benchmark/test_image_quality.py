@@ -33,6 +33,21 @@ def test_rods_of_no_contrast_are_not_detected_at_the_small_preset(monkeypatch):
         assert rod["train"] == [2 * 20, 2 * 20]  # two copies per realisation, the first half of the realisations
 
 
+def test_fbps_ttf_does_not_depend_on_contrast_within_its_intervals():
+    """FBP is linear: its TTF50 at +340 and at +40 HU agree within their bootstrap intervals, which hold them."""
+    result = image_quality.measure_image_quality(Geometry.lodopab_small(), ["fbp"], [4096], realisations=20,
+                                                 bootstrap=200)
+    ttf = result["doses"][0]["methods"]["fbp"]["ttf"]
+    for task in ttf.values():
+        low, high = task["f50_interval"]
+        assert low <= task["f50"] <= high
+    assert ttf["high"]["f50_interval"][1] - ttf["high"]["f50_interval"][0] < 0.2 * ttf["high"]["f50"]
+    assert ttf["low"]["f50_interval"][0] <= ttf["high"]["f50_interval"][1]
+    assert ttf["high"]["f50_interval"][0] <= ttf["low"]["f50_interval"][1]
+    assert ttf["high"]["f50_interval"][1] - ttf["high"]["f50_interval"][0] < (
+        ttf["low"]["f50_interval"][1] - ttf["low"]["f50_interval"][0])  # the faint disc is the noisier
+
+
 def test_a_part_is_reused_only_under_the_same_settings(tmp_path):
     geometry = Geometry.parallel(image_size=48, num_angles=40, num_detectors=69)
     lines = []

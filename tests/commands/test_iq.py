@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import pytest
 
@@ -47,6 +48,13 @@ def test_noise_follows_the_dose_and_tv_is_less_noisy_than_fbp(run):
     for dose in doses.values():
         assert dose["tv:iterations=15"]["noise_hu"] < dose["fbp"]["noise_hu"]
         assert dose["fbp"]["ttf"] and dose["fbp"]["detectability"] and dose["fbp"]["ct_numbers"]
+
+
+def test_ttf50_has_a_bootstrap_interval_around_it(run):
+    values = [ttf for dose in json.loads((run / "iq.json").read_text())["doses"] for row in dose["methods"].values()
+              for ttf in row["ttf"].values()]
+    finite = [ttf for ttf in values if all(math.isfinite(v) for v in (ttf["f50"], *ttf["f50_interval"]))]
+    assert finite and all(ttf["f50_interval"][0] <= ttf["f50"] <= ttf["f50_interval"][1] for ttf in finite)
 
 
 def test_the_same_seed_gives_the_same_numbers(tmp_path):
