@@ -12,7 +12,7 @@ import numpy as np
 
 from recon.files import atomic_path
 
-__all__ = ["file_slug", "write_array", "write_json", "write_text"]
+__all__ = ["file_slug", "read_part", "write_array", "write_json", "write_text"]
 
 
 def file_slug(name: str) -> str:
@@ -31,6 +31,19 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, value: Any) -> Path:
     """:func:`write_text` of ``value`` as indented JSON (non-finite floats as ``NaN``/``Infinity``)."""
     return write_text(path, json.dumps(value, indent=2) + "\n")
+
+
+def read_part(path: str | os.PathLike, key: Any) -> dict[str, Any] | None:
+    """The JSON object stored at ``path`` by a run, if it holds ``"key": key``; None if missing, damaged or foreign.
+
+    A resumable run writes each finished part as ``{"key": ..., ...}`` (the
+    key identifies what was computed) and recomputes it unless this returns it.
+    """
+    try:
+        stored = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return stored if isinstance(stored, dict) and stored.get("key") == key else None
 
 
 def write_array(path: str | os.PathLike, array: np.ndarray) -> Path:

@@ -29,7 +29,6 @@ run resumes where it stopped.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -40,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from recon.benchmark.files import file_slug, write_json
+from recon.benchmark.files import file_slug, read_part, write_json
 from recon.benchmark.methods import CpuBackend, build_methods
 from recon.checks import check_finite
 from recon.data.qa import ct_number_module, low_contrast_module, noise_realisations, resolution_module, water_cylinder
@@ -77,15 +76,6 @@ def _noise_seed(seed: int, phantom: int, photons: float) -> int:
 def _part_path(parts: Path, photons: float, method: str) -> Path:
     """The file of one finished method at one dose inside a ``parts`` folder."""
     return parts / file_slug(f"{photons:g} photons") / f"{file_slug(method)}.json"
-
-
-def _load_part(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
-    """The stored numbers of ``path`` if it exists and was computed under ``key``; else None (recompute)."""
-    try:
-        stored = json.loads(path.read_text())
-        return stored["result"] if stored.get("key") == key else None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # missing, foreign or damaged: recomputed
 
 
 def _truths_digest(truths: dict[str, np.ndarray]) -> str:
@@ -276,7 +266,7 @@ def measure_image_quality(geometry: Geometry, methods: Sequence[str], photons: S
         for method in built:
             key = {**common, "photons": dose, "method": method.key}
             path = None if parts is None else _part_path(Path(parts), dose, method.name)
-            stored = _load_part(path, key) if path is not None and resume else None
+            stored = (read_part(path, key) or {}).get("result") if path is not None and resume else None
             if stored is not None:
                 if progress is not None:
                     progress(f"{method.name} at {dose:g} photons: finished before, reused")

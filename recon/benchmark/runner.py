@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import math
 import sys
 import time
@@ -32,7 +31,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from recon.benchmark.data import BenchmarkData
-from recon.benchmark.files import file_slug, write_array, write_json
+from recon.benchmark.files import file_slug, read_part, write_array, write_json
 from recon.benchmark.methods import Method
 from recon.benchmark.scoring import METRICS, score
 from recon.checks import check_finite
@@ -187,15 +186,13 @@ def part_paths(output: Path, data: BenchmarkData, name: str) -> tuple[Path, Path
 
 def _load_part(rows_path: Path, examples_path: Path, key: dict[str, Any]) -> tuple[list, np.ndarray] | None:
     """The stored rows and examples if both exist and were computed under ``key``."""
-    if not (rows_path.is_file() and examples_path.is_file()):
+    stored = read_part(rows_path, key) if examples_path.is_file() else None
+    if stored is None:
         return None
     try:
-        stored = json.loads(rows_path.read_text())
-        if stored.get("key") != key:
-            return None
         return stored["rows"], np.load(examples_path)
     except (ValueError, KeyError, OSError):
-        return None  # a foreign or damaged part is recomputed
+        return None  # a damaged part is recomputed
 
 
 class MethodError(ValueError):
