@@ -4,6 +4,10 @@
   batch 8, time per image), ODL 1.0's ``fbp_op`` and ASTRA's CPU ``FBP``
   algorithm (both one image per call).
 * One TV (PDHG) iteration against one forward plus one adjoint projection.
+* One TV and one SIRT iteration per image on the two CPU backends: ``threads``
+  (ASTRA's projector in a thread pool) and ``sparse`` (the stored quarter of
+  ASTRA's system matrix, which ``auto`` now picks at this size), with the
+  memory each operator holds.
 
 Run ``python -m benchmarks.classical`` from the repository root; it rewrites the ``classical`` section of
 docs/benchmarks.md.
@@ -26,7 +30,7 @@ from benchmarks.common import (
     median_seconds,
     write_section,
 )
-from recon.algorithms import fbp, tv
+from recon.algorithms import fbp, sirt, tv
 from recon.algorithms.astra_reference import astra_reference
 from recon.data.phantoms import shepp_logan
 
@@ -56,30 +60,57 @@ def benchmark_fbp(repeats: int) -> list[list[object]]:
     return [[name, f"{1000 * t:.0f}", f"{slowest_peer / t:.2f}x"] for name, t in timings.items()]
 
 
-def _iteration_end_times(y: torch.Tensor, A: recon.RayTransform, start: torch.Tensor) -> list[float]:
-    """``time.perf_counter()`` at the end of each of three TV iterations."""
+def _iteration_end_times(method, y: torch.Tensor, A: recon.RayTransform, start: torch.Tensor) -> list[float]:
+    """``time.perf_counter()`` at the end of each of three iterations of ``method`` (tv or sirt)."""
     stamps: list[float] = []
-    tv(y, A, iterations=3, x0=start, callback=lambda k, _: stamps.append(time.perf_counter()))
+    method(y, A, iterations=3, x0=start, callback=lambda k, _: stamps.append(time.perf_counter()))
     return stamps
 
 
-def benchmark_tv(repeats: int, batch: int) -> list[list[object]]:
-    """Per-image ms of ``A^T A x`` and of one TV iteration, measured in alternation."""
-    geometry = recon.Geometry.lodopab()
-    A = recon.RayTransform(geometry)
+def _lodopab_problem(backend: str, batch: int) -> tuple[recon.RayTransform, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Operator on ``backend``, ``batch`` Shepp-Logan images, their sinograms and FBPs; the operator's norm cached."""
+    A = recon.RayTransform(recon.Geometry.lodopab(), cpu_backend=backend)
     x = torch.from_numpy(shepp_logan(362))[None, None].repeat(batch, 1, 1, 1)
     y = A(x)
     A.norm()  # cached once per operator, not part of an iteration
-    start = fbp(y, A)
+    return A, x, y, fbp(y, A)
+
+
+def _seconds_per_iteration(method, y, A, start, repeats: int) -> float:
+    """Median over ``repeats`` runs of the time between the ends of iterations 1, 2 and 3 (no set-up)."""
+    steps: list[float] = []
+    for _ in range(repeats):
+        steps += [b - a for a, b in itertools.pairwise(_iteration_end_times(method, y, A, start))]
+    return statistics.median(steps)
+
+
+def benchmark_tv(repeats: int, batch: int) -> list[list[object]]:
+    """Per-image ms of ``A^T A x`` and of one TV iteration on the default backend, measured in alternation."""
+    A, x, y, start = _lodopab_problem("auto", batch)
     projections, steps = [], []
     for _ in range(repeats):
         projections.append(median_seconds(lambda: A.adjoint(A(x)), repeats=1, warmup=0))
-        stamps = _iteration_end_times(y, A, start)
-        # Between the ends of iterations 1, 2 and 3: whole iterations, no set-up.
-        steps += [b - a for a, b in itertools.pairwise(stamps)]
+        steps.append(_seconds_per_iteration(tv, y, A, start, repeats=1))
     projection, iteration = statistics.median(projections), statistics.median(steps)
-    return [[f"batch {batch}", f"{1000 * projection / batch:.0f}",
+    return [[f"batch {batch} ({A.resolved_cpu_backend()})", f"{1000 * projection / batch:.0f}",
              f"{1000 * iteration / batch:.0f}", f"{iteration / projection:.2f}"]]
+
+
+def benchmark_backends(repeats: int, batch: int) -> list[list[object]]:
+    """ms per image of one TV and one SIRT iteration on ``threads`` and on ``sparse``, and each operator's memory."""
+    seconds, held = {}, {}
+    for backend in ("threads", "sparse"):
+        A, _, y, start = _lodopab_problem(backend, batch)
+        held[backend] = getattr(A.backend_for(torch.device("cpu")), "nbytes", 0)
+        for name, method in (("TV", tv), ("SIRT", sirt)):
+            seconds[backend, name] = _seconds_per_iteration(method, y, A, start, repeats) / batch
+        A.close()
+    rows = []
+    for name in ("TV", "SIRT"):
+        threads, sparse = seconds["threads", name], seconds["sparse", name]
+        rows.append([f"{name}, batch {batch}", f"{1000 * threads:.0f}", f"{1000 * sparse:.0f}",
+                     f"{threads / sparse:.1f}x", f"{held['sparse'] / 2**30:.2f}"])
+    return rows
 
 
 def main() -> None:
@@ -88,6 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     fbp_rows = benchmark_fbp(args.repeats)
     tv_rows = benchmark_tv(args.repeats, 1) + benchmark_tv(args.repeats, 8)
+    backend_rows = benchmark_backends(args.repeats, 1) + benchmark_backends(args.repeats, 8)
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     markdown = "\n\n".join([
         "## Classical reconstruction (`benchmarks/classical.py`)",
@@ -97,8 +129,13 @@ def main() -> None:
         "FBP, milliseconds per image (speed-up relative to the faster of ODL and ASTRA):",
         markdown_table(["method", "ms / image", "speed-up"], fbp_rows),
         "TV (PDHG) iteration against one forward plus one adjoint projection (target <= 1.2):",
-        markdown_table(["batch", "A + A^T, ms / image", "TV iteration, ms / image", "ratio"],
+        markdown_table(["batch (backend)", "A + A^T, ms / image", "TV iteration, ms / image", "ratio"],
                        tv_rows),
+        ("Iterations on the two CPU backends, ms per image (target: sparse >= 5x threads). *sparse* stores "
+         "the quarter of ASTRA's system matrix that the square grid's symmetries do not repeat (250 of the 1000 "
+         "views, and its transpose); *memory* is what that operator holds (the threads backend holds no matrix). "
+         "Each backend runs after the other, medians of the iterations of all runs:"),
+        markdown_table(["method", "threads", "sparse", "speed-up", "sparse memory, GiB"], backend_rows),
     ])
     write_section("classical", markdown)
     print(markdown)

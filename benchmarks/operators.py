@@ -419,7 +419,7 @@ def case_sparse_build(size: str) -> dict:
     import torch
 
     import recon
-    from recon.operators.backends.sparse import _cache_path
+    from recon.operators.backends.sparse import _cache_path, stored_geometry
 
     geometry = geometry_for(size)
     base = memory_status()["VmRSS"]
@@ -435,7 +435,9 @@ def case_sparse_build(size: str) -> dict:
         "resident_extra": status["VmRSS"] - base,
         "nbytes": backend.nbytes,
         "nnz": int(backend.matrix.values().numel()),
-        "cache_file_bytes": _cache_path(geometry, A.projector).stat().st_size,
+        "stored_views": int(backend.matrix.shape[0] // geometry.num_detectors),
+        "views": geometry.num_angles,
+        "cache_file_bytes": _cache_path(stored_geometry(geometry)[0], A.projector).stat().st_size,
     }
     # one forward + adjoint at batch 8: extra memory of the multiplication itself
     nx, ny = geometry.image_shape
@@ -447,6 +449,21 @@ def case_sparse_build(size: str) -> dict:
     A.adjoint(sino)
     result["apply8_peak_extra"] = memory_status()["VmHWM"] - before
     return result
+
+
+def case_sparse_build_every_view(size: str) -> dict:
+    """Build the matrix of every view (``use_symmetry=False``, as before the symmetric storage), no cache."""
+    from recon.operators.backends.sparse import SparseMatrixBackend
+
+    geometry = geometry_for(size)
+    base = memory_status()["VmRSS"]
+    reset_peak()
+    start = time.perf_counter()
+    backend = SparseMatrixBackend(geometry, "linear", cache=False, use_symmetry=False)
+    build = time.perf_counter() - start
+    return {"build_seconds": build, "build_peak_extra": memory_status()["VmHWM"] - base,
+            "nbytes": backend.nbytes, "nnz": int(backend.matrix.values().numel()),
+            "stored_views": geometry.num_angles, "views": geometry.num_angles}
 
 
 # -------------------------------------------------------------------- report
@@ -465,6 +482,8 @@ def main() -> None:
         kind, *rest = args.case
         if kind == "sparse-build":
             result = case_sparse_build(rest[0])
+        elif kind == "sparse-build-every-view":
+            result = case_sparse_build_every_view(rest[0])
         else:
             result = case_memory(kind, rest[0], int(rest[1]))
         print(json.dumps(result))
@@ -497,6 +516,7 @@ def main() -> None:
                 print(f"building the sparse matrix for {LABELS[size]} in a subprocess ...", flush=True)
                 sparse_info[size] = run_case(["sparse-build", size])
                 with_sparse = "error" not in sparse_info[size]
+                sparse_info[size]["every_view"] = run_case(["sparse-build-every-view", size])
                 print(f"  {sparse_info[size]}", flush=True)
             print(f"timing {LABELS[size]} ...", flush=True)
             size_results, size_notes = time_size(size, deepinv, with_sparse, repeats[size], args.wait_idle)

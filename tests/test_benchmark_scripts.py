@@ -41,3 +41,14 @@ def test_bfloat16_updates_wrap_every_update_cnn_and_stay_close_to_float32():
         mixed = wrapped(y)
     assert mixed.dtype == torch.float32
     torch.testing.assert_close(mixed, reference, atol=0.05 * float(reference.abs().max()), rtol=0)
+
+
+def test_the_sparse_build_cases_report_stored_and_every_view():
+    """benchmarks/operators.py's sparse table: the symmetric quarter against the matrix of every view."""
+    from benchmarks.operators import case_sparse_build, case_sparse_build_every_view
+
+    stored, every = case_sparse_build("128"), case_sparse_build_every_view("128")
+    assert (stored["stored_views"], stored["views"]) == (90, 360)
+    assert (every["stored_views"], every["views"]) == (360, 360)
+    assert every["nnz"] == pytest.approx(4 * stored["nnz"], rel=0.01)
+    assert stored["nbytes"] < every["nbytes"] / 3

@@ -63,9 +63,11 @@ class RayTransform(BackendOperator):
       call per sample, the batch spread over a thread pool.
     * CPU, ``cpu_backend="sparse"``: ASTRA's system matrix for this geometry,
       built once, cached on disk and applied with ``torch.sparse.mm`` -- much
-      faster for training batches at small and medium sizes, but it holds the
-      matrix and its transpose in memory (about 0.3 GiB at 256x256/360/363,
-      3.6 GiB at LoDoPaB size).
+      the fastest CPU backend, but it holds the matrix and its transpose in
+      memory. On a square, centred grid only the views that the grid's
+      symmetries do not make from others are stored
+      (:mod:`~recon.operators.backends.view_symmetry`): about 0.9 GiB at
+      LoDoPaB size, whose 1000 midpoint angles need a quarter of the rows.
     * CPU, ``cpu_backend="auto"``: ``sparse`` when its estimated memory fits
       ``sparse_memory_budget``, else ``threads``.
     * CUDA, ``cuda_backend="astra"`` (default), 2D parallel and 3D: ASTRA's

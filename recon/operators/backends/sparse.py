@@ -8,12 +8,18 @@ the CPU operator's numbers and its exact adjoint. The matrix is
 built once from ASTRA's CPU projector and cached on disk (``.npz``, loaded
 with ``allow_pickle=False``), keyed by the geometry, projector and ASTRA
 version.
+
+Where the square grid's symmetries make some views from others
+(:mod:`~recon.operators.backends.view_symmetry`; LoDoPaB-CT's angles: every
+view from a quarter of them), only those views' rows are stored, and one
+product applies them to the image and its rotated and mirrored copies at once.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +30,7 @@ from recon.files import atomic_path
 from recon.geometry import Geometry
 from recon.operators.backends.astra_cpu import astra_projector_type, create_cpu_projector
 from recon.operators.backends.common import import_astra
+from recon.operators.backends.view_symmetry import ViewSymmetry, find_view_symmetry, pixel_permutation
 
 __all__ = ["SparseMatrixBackend", "estimate_sparse_bytes", "cache_directory"]
 
@@ -36,17 +43,31 @@ def cache_directory() -> Path:
     return Path(root) / "matrices"
 
 
+def stored_geometry(geometry: Geometry) -> tuple[Geometry, ViewSymmetry | None]:
+    """The geometry of the views whose rows the backend stores, and the symmetry that makes the others.
+
+    Without a symmetry that is ``geometry`` itself and None.
+    """
+    symmetry = find_view_symmetry(geometry)
+    if symmetry is None:
+        return geometry, None
+    return geometry.with_angles(np.asarray(geometry.angles)[symmetry.stored_views]), symmetry
+
+
 def estimate_sparse_bytes(geometry: Geometry, projector: str) -> int:
     """Upper estimate of the memory of both matrices, in bytes, before building.
 
     A ray of the ``line`` or ``linear`` model touches at most ``nx + ny``
-    pixels, a ``strip`` ray about twice that. The estimate is close to the
-    peak while building: at LoDoPaB size it gives 5.9 GB, the measured build
-    peak was 6.2 GiB and the finished matrices hold 3.6 GiB.
+    pixels, a ``strip`` ray about twice that; only the stored views' rays
+    count (:func:`stored_geometry`). The estimate is close to the peak while
+    building: for LoDoPaB's full matrix it gave 5.9 GB, the measured build
+    peak was 6.2 GiB and the finished matrices held 3.6 GiB; its stored
+    quarter is estimated at 1.5 GB.
     """
+    stored, _ = stored_geometry(geometry)
     astra_type = astra_projector_type(geometry, projector)
     per_ray = sum(geometry.image_shape) * (2 if astra_type.startswith("strip") else 1)
-    rays = geometry.num_angles * geometry.num_detectors
+    rays = stored.num_angles * stored.num_detectors
     return 2 * rays * per_ray * _BYTES_PER_NONZERO
 
 
@@ -103,6 +124,63 @@ def _torch_csr(indptr, indices, data, shape) -> Tensor:
         )
 
 
+@contextmanager
+def _torch_threads(num_threads: int | None):
+    """Run the block with ``num_threads`` torch intra-op threads (None: unchanged)."""
+    previous = torch.get_num_threads()
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+class _SymmetricLayout:
+    """Index tensors that turn the stored views' product into every view's (see :class:`ViewSymmetry`).
+
+    ``pixels[m]`` permutes a flat image into ``f∘G_m``, ``inverse_pixels[m]`` undoes it; each sinogram row
+    ``(view, bin)`` is row ``rows`` of the product's block ``blocks``.
+    """
+
+    def __init__(self, symmetry: ViewSymmetry, geometry: Geometry, device):
+        size = geometry.image_shape[0]
+        permutations = [pixel_permutation(g, size) for g in symmetry.transforms]
+        rows, blocks = symmetry.row_sources(geometry.num_detectors)
+        self.num_blocks = len(permutations)
+        self.pixels = [torch.from_numpy(p).to(device) for p in permutations]
+        self.inverse_pixels = [torch.from_numpy(np.argsort(p)).to(device) for p in permutations]
+        self.rows = torch.from_numpy(rows).to(device)
+        self.blocks = torch.from_numpy(blocks).to(device)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.nbytes for t in (*self.pixels, *self.inverse_pixels, self.rows, self.blocks))
+
+    def images(self, columns: Tensor) -> Tensor:
+        """``(P, B)`` flat images -> ``(P, M * B)``: each image under every symmetry, block by block."""
+        return torch.cat([columns[p] for p in self.pixels], dim=1)
+
+    def views(self, product: Tensor, batch: int) -> Tensor:
+        """``(R * D, M * B)`` stored views' product -> ``(A * D, B)`` every view's."""
+        return product.view(len(product), self.num_blocks, batch)[self.rows, self.blocks]
+
+    def stored_views(self, columns: Tensor, num_rows: int) -> Tensor:
+        """Adjoint of :meth:`views`: ``(A * D, B)`` -> ``(R * D, M * B)``, zero where no view reads."""
+        batch = columns.shape[1]
+        gathered = columns.new_zeros(num_rows, self.num_blocks, batch)
+        gathered[self.rows, self.blocks] = columns
+        return gathered.view(num_rows, self.num_blocks * batch)
+
+    def sum_images(self, product: Tensor) -> Tensor:
+        """Adjoint of :meth:`images`: ``(P, M * B)`` -> ``(P, B)``."""
+        blocks = product.view(len(product), self.num_blocks, -1)
+        total = blocks[self.inverse_pixels[0], 0]
+        for m in range(1, self.num_blocks):
+            total += blocks[self.inverse_pixels[m], m]
+        return total
+
+
 class SparseMatrixBackend:
     """Projection as ``torch.sparse.mm`` with ASTRA's CPU system matrix.
 
@@ -120,48 +198,62 @@ class SparseMatrixBackend:
     device : torch.device or str
         Where the matrices live and the products run (default CPU); the
         tensors passed in must be on it.
+    use_symmetry : bool
+        Store only the views that the grid's symmetries do not make from
+        others (default); False stores every view's rows (the benchmarks'
+        reference).
 
     Attributes
     ----------
+    symmetry : ViewSymmetry or None
+        How the views not stored are made from the stored ones; None: every
+        view is stored.
     nbytes : int
-        Memory held by the forward and transposed matrices, bytes.
+        Memory held by the forward and transposed matrices (and the
+        symmetry's index tensors), bytes.
     """
 
     def __init__(
         self, geometry: Geometry, projector: str, *, cache: bool = True, num_threads: int | None = None,
-        device: torch.device | str = "cpu",
+        device: torch.device | str = "cpu", use_symmetry: bool = True,
     ):
         import scipy.sparse
 
-        indptr, indices, data = load_or_build_csr(geometry, projector, cache=cache)
-        shape = (geometry.num_angles * geometry.num_detectors, int(np.prod(geometry.image_shape)))
+        stored, self.symmetry = stored_geometry(geometry) if use_symmetry else (geometry, None)
+        indptr, indices, data = load_or_build_csr(stored, projector, cache=cache)
+        shape = (stored.num_angles * stored.num_detectors, int(np.prod(geometry.image_shape)))
         self.matrix = _torch_csr(indptr, indices, data, shape).to(device)
         transposed = scipy.sparse.csr_matrix((data, indices, indptr), shape=shape).T.tocsr()
         self.matrix_t = _torch_csr(
             transposed.indptr, transposed.indices, transposed.data, shape[::-1]
         ).to(device)
+        self._layout = None if self.symmetry is None else _SymmetricLayout(self.symmetry, geometry, device)
         self.num_threads = num_threads
         self.nbytes = sum(
             t.crow_indices().nbytes + t.col_indices().nbytes + t.values().nbytes
             for t in (self.matrix, self.matrix_t)
-        )
-
-    def _multiply(self, matrix: Tensor, inputs: Tensor, out: Tensor) -> None:
-        columns = inputs.reshape(len(inputs), -1).T.contiguous()
-        previous = torch.get_num_threads()
-        if self.num_threads:
-            torch.set_num_threads(self.num_threads)
-        try:
-            product = torch.sparse.mm(matrix, columns)
-        finally:
-            torch.set_num_threads(previous)
-        out.view(len(out), -1).copy_(product.T)
+        ) + (0 if self._layout is None else self._layout.nbytes)
 
     def forward(self, volume: Tensor, out: Tensor) -> None:
-        self._multiply(self.matrix, volume, out)
+        batch = len(volume)
+        columns = volume.reshape(batch, -1).T
+        with _torch_threads(self.num_threads):
+            if self._layout is None:
+                product = torch.sparse.mm(self.matrix, columns.contiguous())
+            else:
+                product = self._layout.views(torch.sparse.mm(self.matrix, self._layout.images(columns)), batch)
+            out.view(batch, -1).copy_(product.T)
 
     def adjoint(self, sinogram: Tensor, out: Tensor) -> None:
-        self._multiply(self.matrix_t, sinogram, out)
+        batch = len(sinogram)
+        columns = sinogram.reshape(batch, -1).T
+        with _torch_threads(self.num_threads):
+            if self._layout is None:
+                product = torch.sparse.mm(self.matrix_t, columns.contiguous())
+            else:
+                stored = self._layout.stored_views(columns, self.matrix.shape[0])
+                product = self._layout.sum_images(torch.sparse.mm(self.matrix_t, stored))
+            out.view(batch, -1).copy_(product.T)
 
     def close(self) -> None:
-        del self.matrix, self.matrix_t
+        del self.matrix, self.matrix_t, self._layout
