@@ -193,7 +193,8 @@ def tv(
             nonlocal dual_data, dual_grad, extrapolated
             dual_data = (dual_data + sigma * (weighted(A(extrapolated)) / norm - data)) / (1 + sigma)
             dual_grad = dual_grad + (sigma / 8) * gradient(extrapolated)
-            magnitude = torch.linalg.vector_norm(dual_grad, dim=2, keepdim=True)
+            # |.| over the 2 components; torch's reduction over that middle axis of size 2 was 180x slower
+            magnitude = torch.hypot(dual_grad[:, :, 0:1], dual_grad[:, :, 1:2])
             dual_grad = dual_grad * (bound / torch.maximum(magnitude, bound).clamp_min(1e-30))
             new = x - tau * (A.adjoint(weighted(dual_data)) / norm - divergence(dual_grad))
             if nonnegativity:

@@ -139,45 +139,54 @@ def _torch_threads(num_threads: int | None):
 class _SymmetricLayout:
     """Index tensors that turn the stored views' product into every view's (see :class:`ViewSymmetry`).
 
-    ``pixels[m]`` permutes a flat image into ``f∘G_m``, ``inverse_pixels[m]`` undoes it; each sinogram row
-    ``(view, bin)`` is row ``rows`` of the product's block ``blocks``.
+    The product of the stored rows with the ``M`` transformed images is ``(R * D, M * B)``; seen as
+    ``(R * D * M, B)``, its row ``stored_row * M + m`` is stored row ``stored_row`` on the image under symmetry
+    ``m``. ``view_rows`` picks each sinogram row ``(view, bin)`` from it; ``stored_sources`` says, for each of
+    those rows, which sinogram row feeds it in the adjoint (``A * D``, one past the last, where none does).
+    Everything is a gather (``index_select``), which is much faster than a scatter on the CPU.
     """
 
-    def __init__(self, symmetry: ViewSymmetry, geometry: Geometry, device):
+    def __init__(self, symmetry: ViewSymmetry, geometry: Geometry, num_stored_rows: int, device):
         size = geometry.image_shape[0]
         permutations = [pixel_permutation(g, size) for g in symmetry.transforms]
         rows, blocks = symmetry.row_sources(geometry.num_detectors)
         self.num_blocks = len(permutations)
+        view_rows = rows * self.num_blocks + blocks
+        stored_sources = np.full(num_stored_rows * self.num_blocks, len(view_rows), dtype=np.int64)
+        stored_sources[view_rows] = np.arange(len(view_rows))
         self.pixels = [torch.from_numpy(p).to(device) for p in permutations]
         self.inverse_pixels = [torch.from_numpy(np.argsort(p)).to(device) for p in permutations]
-        self.rows = torch.from_numpy(rows).to(device)
-        self.blocks = torch.from_numpy(blocks).to(device)
+        self.view_rows = torch.from_numpy(view_rows).to(device)
+        self.stored_sources = torch.from_numpy(stored_sources).to(device)
 
     @property
     def nbytes(self) -> int:
-        return sum(t.nbytes for t in (*self.pixels, *self.inverse_pixels, self.rows, self.blocks))
+        return sum(t.nbytes for t in (*self.pixels, *self.inverse_pixels, self.view_rows, self.stored_sources))
 
-    def images(self, columns: Tensor) -> Tensor:
-        """``(P, B)`` flat images -> ``(P, M * B)``: each image under every symmetry, block by block."""
-        return torch.cat([columns[p] for p in self.pixels], dim=1)
+    def images(self, flat: Tensor) -> Tensor:
+        """``(B, P)`` flat images -> ``(P, M * B)``: each image under every symmetry, block by block.
 
-    def views(self, product: Tensor, batch: int) -> Tensor:
+        Gathered along the contiguous pixel axis, then transposed once (gathering rows of the transposed
+        batch was 3.5x slower at 128² and batch 8).
+        """
+        return torch.cat([flat.index_select(1, p) for p in self.pixels]).T.contiguous()
+
+    def views(self, product: Tensor) -> Tensor:
         """``(R * D, M * B)`` stored views' product -> ``(A * D, B)`` every view's."""
-        return product.view(len(product), self.num_blocks, batch)[self.rows, self.blocks]
+        return product.view(len(product) * self.num_blocks, -1).index_select(0, self.view_rows)
 
-    def stored_views(self, columns: Tensor, num_rows: int) -> Tensor:
+    def to_stored_rows(self, columns: Tensor) -> Tensor:
         """Adjoint of :meth:`views`: ``(A * D, B)`` -> ``(R * D, M * B)``, zero where no view reads."""
-        batch = columns.shape[1]
-        gathered = columns.new_zeros(num_rows, self.num_blocks, batch)
-        gathered[self.rows, self.blocks] = columns
-        return gathered.view(num_rows, self.num_blocks * batch)
+        padded = torch.cat([columns, columns.new_zeros(1, columns.shape[1])])
+        gathered = padded.index_select(0, self.stored_sources)
+        return gathered.view(len(gathered) // self.num_blocks, -1)
 
     def sum_images(self, product: Tensor) -> Tensor:
         """Adjoint of :meth:`images`: ``(P, M * B)`` -> ``(P, B)``."""
         blocks = product.view(len(product), self.num_blocks, -1)
-        total = blocks[self.inverse_pixels[0], 0]
+        total = blocks[:, 0].index_select(0, self.inverse_pixels[0])
         for m in range(1, self.num_blocks):
-            total += blocks[self.inverse_pixels[m], m]
+            total += blocks[:, m].index_select(0, self.inverse_pixels[m])
         return total
 
 
@@ -227,7 +236,8 @@ class SparseMatrixBackend:
         self.matrix_t = _torch_csr(
             transposed.indptr, transposed.indices, transposed.data, shape[::-1]
         ).to(device)
-        self._layout = None if self.symmetry is None else _SymmetricLayout(self.symmetry, geometry, device)
+        self._layout = (None if self.symmetry is None
+                        else _SymmetricLayout(self.symmetry, geometry, shape[0], device))
         self.num_threads = num_threads
         self.nbytes = sum(
             t.crow_indices().nbytes + t.col_indices().nbytes + t.values().nbytes
@@ -236,12 +246,12 @@ class SparseMatrixBackend:
 
     def forward(self, volume: Tensor, out: Tensor) -> None:
         batch = len(volume)
-        columns = volume.reshape(batch, -1).T
+        flat = volume.reshape(batch, -1)
         with _torch_threads(self.num_threads):
             if self._layout is None:
-                product = torch.sparse.mm(self.matrix, columns.contiguous())
+                product = torch.sparse.mm(self.matrix, flat.T.contiguous())
             else:
-                product = self._layout.views(torch.sparse.mm(self.matrix, self._layout.images(columns)), batch)
+                product = self._layout.views(torch.sparse.mm(self.matrix, self._layout.images(flat)))
             out.view(batch, -1).copy_(product.T)
 
     def adjoint(self, sinogram: Tensor, out: Tensor) -> None:
@@ -251,7 +261,7 @@ class SparseMatrixBackend:
             if self._layout is None:
                 product = torch.sparse.mm(self.matrix_t, columns.contiguous())
             else:
-                stored = self._layout.stored_views(columns, self.matrix.shape[0])
+                stored = self._layout.to_stored_rows(columns)
                 product = self._layout.sum_images(torch.sparse.mm(self.matrix_t, stored))
             out.view(batch, -1).copy_(product.T)
 
