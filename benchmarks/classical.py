@@ -33,6 +33,7 @@ from benchmarks.common import (
 from recon.algorithms import fbp, sirt, tv
 from recon.algorithms.astra_reference import astra_reference
 from recon.data.phantoms import shepp_logan
+from recon.operators.odl_geometry import geometry_to_odl
 
 
 def benchmark_fbp(repeats: int) -> list[list[object]]:
@@ -43,7 +44,7 @@ def benchmark_fbp(repeats: int) -> list[list[object]]:
     x = torch.from_numpy(shepp_logan(362))[None, None]
     y1 = A(x)
     y8 = y1.repeat(8, 1, 1, 1)
-    space, odl_geometry = geometry.to_odl()
+    space, odl_geometry = geometry_to_odl(geometry)
     odl_fbp = tomo.fbp_op(tomo.RayTransform(space, odl_geometry, impl="astra_cpu"),
                           filter_type="Hann", frequency_scaling=0.641)
     odl_y = odl_fbp.domain.element(y1[0, 0].numpy())

@@ -93,6 +93,7 @@ from benchmarks.operators_report import (
     make_report,
 )
 from recon.operators.backends.astra_geometry import astra_geometries_2d
+from recon.operators.odl_geometry import geometry_to_odl
 
 
 # ----------------------------------------------------------------- utilities
@@ -190,7 +191,7 @@ class Methods:
             if batch == 1:
                 from odl.applications import tomo
 
-                space, odl_geometry = geometry.to_odl()
+                space, odl_geometry = geometry_to_odl(geometry)
                 odl_op = tomo.RayTransform(space, odl_geometry, impl="astra_cpu")
                 odl_adjoint = odl_op.adjoint
             xs = [x[i, 0].numpy() for i in range(batch)]

@@ -1,7 +1,8 @@
-"""Immutable acquisition geometries and their conversion to ASTRA and ODL.
+"""Immutable acquisition geometries: values, presets, validation and the facts of each beam kind.
 
-This module is the only place that knows how recon's coordinates map onto
-ASTRA's and ODL's. It imports neither torch nor ASTRA at module level.
+Their ASTRA form is built in :mod:`recon.operators.backends.astra_geometry`,
+their ODL form in :mod:`recon.operators.odl_geometry`. This module imports
+neither torch, ASTRA nor ODL at module level.
 
 Coordinates
 -----------
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -546,80 +548,21 @@ class Geometry:
     # ---------------------------------------------------------------------- ODL
     @classmethod
     def from_odl(cls, space, odl_geometry) -> Geometry:
-        """The recon geometry of an ODL 1.0 ``(space, geometry)`` pair: the inverse of :meth:`to_odl`.
+        """Deprecated: :func:`recon.operators.odl_bridge.geometry_from_odl` (this name goes in the next release)."""
+        _warn_moved("Geometry.from_odl(space, odl_geometry)", "geometry_from_odl(space, odl_geometry)")
+        from recon.operators.odl_geometry import geometry_from_odl  # the deprecated names' one upward import
 
-        Parameters
-        ----------
-        space : odl.DiscretizedSpace
-            A real, 2D uniform discretisation of the image domain (square pixels).
-        odl_geometry : odl.applications.tomo.Parallel2dGeometry or FanBeamGeometry
-            With recon's conventions, as :meth:`to_odl` builds them: a flat
-            detector, no translation, ODL's default initial source and detector
-            vectors (other placements are refused, not approximated).
-
-        Raises
-        ------
-        ValueError
-            A complex or non-2D space, another ODL geometry class, or a
-            placement :meth:`to_odl` would not give back (checked by
-            comparing source and detector positions at every angle).
-        """
-        from odl.applications import tomo
-
-        if not getattr(space, "is_real", False):
-            raise ValueError(f"space: expected a real ODL space (recon's operators are real), got {space}")
-        if len(space.shape) != 2:
-            raise ValueError(f"space: expected a 2D ODL space, got shape {tuple(space.shape)}")
-        if isinstance(odl_geometry, tomo.Parallel2dGeometry):
-            kind, radii = "parallel", {}
-        elif isinstance(odl_geometry, tomo.FanBeamGeometry) and odl_geometry.det_curvature_radius is None:
-            kind, radii = "fan", {"source_radius": float(odl_geometry.src_radius),
-                                  "detector_radius": float(odl_geometry.det_radius)}
-        else:
-            raise ValueError(f"odl_geometry: expected ODL's Parallel2dGeometry or FanBeamGeometry (flat detector), "
-                             f"got {type(odl_geometry).__name__}")
-        detector = odl_geometry.det_partition
-        geometry = cls(kind=kind, image_shape=tuple(space.shape), image_min=tuple(space.min_pt),
-                       image_max=tuple(space.max_pt), angles=tuple(np.ravel(odl_geometry.angles)),
-                       detector_shape=tuple(detector.shape), detector_min=tuple(detector.min_pt),
-                       detector_max=tuple(detector.max_pt), **radii)
-        _, rebuilt = geometry.to_odl()
-        angles = np.asarray(geometry.angles)
-        placements = [("det_point_position", lambda g: g.det_point_position(angles, 0.0))]
-        if kind == "fan":
-            placements.append(("src_position", lambda g: g.src_position(angles)))
-        for name, position in placements:
-            if not np.allclose(position(odl_geometry), position(rebuilt), rtol=1e-6, atol=1e-9):
-                raise ValueError(f"odl_geometry: its {name} differs from recon's convention (translation, "
-                                 "detector shift or initial vectors other than ODL's defaults)")
-        return geometry
+        return geometry_from_odl(space, odl_geometry)
 
     def to_odl(self):
-        """The equivalent ODL 1.0 ``(space, geometry)`` pair.
+        """Deprecated: :func:`recon.operators.odl_bridge.geometry_to_odl` (this name goes in the next release)."""
+        _warn_moved("geometry.to_odl()", "geometry_to_odl(geometry)")
+        from recon.operators.odl_geometry import geometry_to_odl  # the deprecated names' one upward import
 
-        Returns
-        -------
-        space : odl.DiscretizedSpace
-            float32 uniform discretisation of the image domain.
-        geometry : odl.applications.tomo.Geometry
-            ``Parallel2dGeometry``, ``FanBeamGeometry``, ``Parallel3dAxisGeometry``
-            or ``ConeBeamGeometry`` with the same angles and detector.
-        """
-        import odl
-        from odl.applications import tomo
+        return geometry_to_odl(self)
 
-        space = odl.uniform_discr(self.image_min, self.image_max, self.image_shape, dtype="float32")
-        angles = np.asarray(self.angles)
-        apart = odl.nonuniform_partition(angles) if len(angles) > 1 else odl.uniform_partition(
-            angles[0] - 0.5, angles[0] + 0.5, 1
-        )
-        dpart = odl.uniform_partition(self.detector_min, self.detector_max, self.detector_shape)
-        if self.kind == "parallel":
-            geometry = tomo.Parallel2dGeometry(apart, dpart)
-        elif self.kind == "fan":
-            geometry = tomo.FanBeamGeometry(apart, dpart, self.source_radius, self.detector_radius)
-        elif self.kind == "parallel3d":
-            geometry = tomo.Parallel3dAxisGeometry(apart, dpart)
-        else:
-            geometry = tomo.ConeBeamGeometry(apart, dpart, self.source_radius, self.detector_radius)
-        return space, geometry
+
+def _warn_moved(old: str, new: str) -> None:
+    """The DeprecationWarning of a conversion to ODL that moved into :mod:`recon.operators.odl_bridge`."""
+    warnings.warn(f"{old} is now recon.operators.odl_bridge.{new}; the old name goes in the next release",
+                  DeprecationWarning, stacklevel=3)

@@ -97,3 +97,19 @@ def test_classical_and_learned_methods_are_both_reconstructors():
         assert isinstance(method, recon.Reconstructor) and method.geometry == geometry and method.name
     assert not isinstance(object(), recon.Reconstructor)
     assert list_models() == sorted(MODELS) and "lpd" in list_models()
+
+
+def test_the_geometry_conversions_to_odl_moved_and_the_old_methods_warn_for_one_release():
+    import pytest
+
+    from recon.operators.odl_bridge import geometry_from_odl, geometry_to_odl
+
+    geometry = recon.Geometry.fan(image_size=16, num_angles=10, num_detectors=23, source_radius=0.5,
+                                  detector_radius=0.5)
+    space, odl_geometry = geometry_to_odl(geometry)
+    with pytest.warns(DeprecationWarning, match="recon.operators.odl_bridge.geometry_to_odl"):
+        old_space, old_geometry = geometry.to_odl()
+    with pytest.warns(DeprecationWarning, match="recon.operators.odl_bridge.geometry_from_odl"):
+        assert recon.Geometry.from_odl(space, odl_geometry) == geometry
+    assert old_space == space and type(old_geometry) is type(odl_geometry)
+    assert (old_geometry.angles == odl_geometry.angles).all() and old_geometry.src_radius == 0.5

@@ -10,6 +10,7 @@ import torch
 
 from recon import Geometry, RayTransform
 from recon.data.phantoms import random_ellipses
+from recon.operators.odl_geometry import geometry_to_odl
 from recon.physics import (
     MU_AIR,
     MU_MAX,
@@ -116,7 +117,7 @@ def test_fine_grid_projection_matches_odl_on_a_resized_image():
     x = random_ellipses((15, 11), seed=0)
     ours = line_integrals(torch.from_numpy(x)[None, None], RayTransform(geometry), factor=3)[0, 0]
     fine = fine_geometry(geometry, 3)
-    space, odl_geometry = fine.to_odl()
+    space, odl_geometry = geometry_to_odl(fine)
     up = resize(x * MU_MAX, fine.image_shape, order=1, mode="edge", anti_aliasing=False)
     reference = OdlRayTransform(space, odl_geometry)(space.element(up)).asarray()
     np.testing.assert_allclose(ours.numpy(), reference, rtol=1e-4, atol=1e-4 * np.abs(reference).max())

@@ -28,6 +28,7 @@ from torch import Tensor
 
 from recon.geometry import Geometry
 from recon.interop import deepinv_available, import_deepinv
+from recon.operators.odl_geometry import geometry_to_odl
 
 __all__ = ["DEEPINV_FBP", "ODL_FBP", "PEERS", "Peer"]
 
@@ -46,7 +47,7 @@ def _odl_fbp(geometry: Geometry, params: dict[str, Any]) -> Callable[[Tensor], T
     if unknown:
         raise ValueError(f"{ODL_FBP} takes the parameters {list(_ODL_FBP_DEFAULTS)}, got unknown {unknown}")
     params = {**_ODL_FBP_DEFAULTS, **params}
-    space, odl_geometry = geometry.to_odl()
+    space, odl_geometry = geometry_to_odl(geometry)
     operator = tomo.fbp_op(
         tomo.RayTransform(space, odl_geometry, impl="astra_cpu"),
         filter_type="-".join(part.capitalize() for part in str(params["filter"]).split("-")),

@@ -9,7 +9,9 @@ that factor, so
 * ``as_odl_operator(recon.RayTransform(g))`` behaves exactly like ODL's own
   ``RayTransform`` (forward and adjoint), and plugs into ODL's solvers;
 * ``OdlOperatorModule(odl_op).adjoint`` is the plain transpose, so autograd
-  gradients through it are exact.
+  gradients through it are exact;
+* ``geometry_to_odl(g)`` / ``geometry_from_odl(space, odl_geometry)``
+  (:mod:`recon.operators.odl_geometry`) convert the geometries.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from torch import Tensor
 
 from recon.operators.autograd import BackendOperator
 from recon.operators.base import LinearOperator
+from recon.operators.odl_geometry import geometry_from_odl, geometry_to_odl
 from recon.operators.ray_transform import RayTransform
 
-__all__ = ["as_odl_operator", "OdlOperatorModule", "odl_spaces"]
+__all__ = ["as_odl_operator", "OdlOperatorModule", "odl_spaces", "geometry_to_odl", "geometry_from_odl"]
 
 
 def _check_real(space, what: str) -> None:
@@ -65,7 +68,7 @@ def odl_spaces(operator: LinearOperator):
     if isinstance(operator, RayTransform):
         from odl.applications import tomo
 
-        space, geometry = operator.geometry.to_odl()
+        space, geometry = geometry_to_odl(operator.geometry)
         reference = tomo.RayTransform(space, geometry, impl="astra_cpu")
         return space, reference.range
     return odl.rn(operator.domain_shape, dtype="float32"), odl.rn(operator.range_shape, dtype="float32")

@@ -13,6 +13,7 @@ from recon.algorithms.astra_reference import astra_reference
 from recon.algorithms.fbp import _backproject_parallel
 from recon.data.phantoms import shepp_logan
 from recon.metrics import psnr, ssim
+from recon.operators.odl_geometry import geometry_to_odl
 
 
 def _phantom(shape) -> torch.Tensor:
@@ -33,7 +34,7 @@ def test_parallel_fbp_matches_odl_up_to_its_offset(parallel, filter, scaling):
     from odl.applications import tomo
 
     A, x, y = parallel
-    space, odl_geometry = A.geometry.to_odl()
+    space, odl_geometry = geometry_to_odl(A.geometry)
     odl_fbp = tomo.fbp_op(tomo.RayTransform(space, odl_geometry, impl="astra_cpu"),
                           padding=True, filter_type=filter, frequency_scaling=scaling)
     reference = torch.from_numpy(odl_fbp(odl_fbp.domain.element(y[0, 0].numpy())).asarray())
