@@ -110,6 +110,6 @@ def test_the_geometry_conversions_to_odl_moved_and_the_old_methods_warn_for_one_
     with pytest.warns(DeprecationWarning, match="recon.operators.odl_bridge.geometry_to_odl"):
         old_space, old_geometry = geometry.to_odl()
     with pytest.warns(DeprecationWarning, match="recon.operators.odl_bridge.geometry_from_odl"):
-        assert recon.Geometry.from_odl(space, odl_geometry) == geometry
+        assert recon.Geometry.from_odl(space, odl_geometry) == geometry == geometry_from_odl(space, odl_geometry)
     assert old_space == space and type(old_geometry) is type(odl_geometry)
     assert (old_geometry.angles == odl_geometry.angles).all() and old_geometry.src_radius == 0.5

@@ -74,6 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--compression", choices=("none", "gzip", "lzf"), default="none")
     output.add_argument("--batch-size", type=int, default=16, help="images projected together (default 16)")
     output.add_argument("--overwrite", action="store_true", help="replace existing split files")
+    output.add_argument("--no-images", action="store_true",
+                        help="write the sinograms only, as a scanner gives them (for self-supervised training)")
     output.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -176,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
                 paths[split], num_samples=counts[split], geometry=geometry,
                 physics={**simulation.to_dict(), **description, "split": split, "stream": stream},
                 compression=compression, overwrite=args.overwrite,
-                groups=groups,
+                groups=groups, with_images=not args.no_images,
             ))
             bar.set_description(split)
             simulate_into(writer, image_source, simulation=simulation, stream=stream,

@@ -29,7 +29,6 @@ def run(args: argparse.Namespace) -> int:
     except TrainingDiverged as error:
         print(f"recon train: {error}", file=sys.stderr)
         return 1
-    print(f"trained {config.model}: {result.epochs} epochs, {result.steps} steps, "
-          f"best validation PSNR {result.best_psnr:.2f} dB")
+    print(f"trained {config.model}: {result.epochs} epochs, {result.steps} steps, {result.describe_best()}")
     print(f"checkpoints {result.best_checkpoint} (best), {result.last_checkpoint} (last)")
     return 0

@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from recon.checks import check_finite
 from recon.data.hdf5 import HDF5_ERRORS, create_sample_dataset, inspect_paired, open_hdf5
@@ -34,7 +34,7 @@ from recon.data.hdf5_guard import check_storage
 from recon.files import atomic_path
 from recon.geometry import Geometry
 
-__all__ = ["InputTransform", "LazyFiles", "PairedData", "PairedDataset", "angle_step"]
+__all__ = ["InputTransform", "LazyFiles", "PairedData", "PairedDataset", "SinogramsOnly", "angle_step"]
 
 #: Maps sinograms ``(B, 1, A, D)`` to network inputs ``(B, 1, nx, ny)`` (e.g. an FBP).
 InputTransform = Callable[[Tensor], Tensor]
@@ -124,6 +124,10 @@ class PairedData(Dataset):
         """Sample ``index`` as ``(sinogram (A, D), image (nx, ny))`` float32 arrays."""
         raise NotImplementedError
 
+    def read_sinogram(self, index: int) -> np.ndarray:
+        """The sinogram ``(A, D)`` of sample ``index`` alone (file datasets do not read the image)."""
+        return self.read(index)[0]
+
     def source_id(self) -> str:
         """A string that changes when the underlying data change (keys the input cache)."""
         raise NotImplementedError
@@ -211,6 +215,10 @@ class PairedDataset(PairedData):
         transform: use one cache file per transform.
     batch_size : int
         Batch size of the cache computation.
+    require_images : bool
+        Refuse a file without images (default). With False a sinogram-only
+        file (``recon simulate --no-images``, measured data) opens too; its
+        samples are then read through :class:`SinogramsOnly`.
 
     Attributes
     ----------
@@ -221,6 +229,8 @@ class PairedDataset(PairedData):
     groups : tuple of str or None
         The subgroup label of each sample (the file's ``groups`` dataset), or
         None if the file has none.
+    has_images : bool
+        Whether the file holds ground-truth images.
 
     Raises
     ------
@@ -242,8 +252,10 @@ class PairedDataset(PairedData):
         input_transform: InputTransform | None = None,
         cache_inputs: str | os.PathLike | None = None,
         batch_size: int = 16,
+        require_images: bool = True,
     ) -> None:
-        info = inspect_paired(path)
+        info = inspect_paired(path, require_images=require_images)
+        self.has_images = info.has_images
         self.path = info.path
         self._step = angle_step(info.geometry, num_angles)
         self.geometry = info.geometry.angle_subset(self._step)
@@ -253,9 +265,49 @@ class PairedDataset(PairedData):
         self._setup_inputs(input_transform, cache_inputs, batch_size)
 
     def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        return (self._files.read(self.path, "sinograms", index, self._step),
-                self._files.read(self.path, "images", index))
+        if not self.has_images:
+            raise ValueError(f"{self.path}: holds sinograms only (no 'images' dataset); "
+                             "read it through SinogramsOnly, or train it with a self-supervised loss")
+        return self.read_sinogram(index), self._files.read(self.path, "images", index)
+
+    def read_sinogram(self, index: int) -> np.ndarray:
+        return self._files.read(self.path, "sinograms", index, self._step)
 
     def source_id(self) -> str:
         stat = self.path.stat()
         return f"{self.path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{self.geometry.fingerprint()}"
+
+
+class SinogramsOnly(Dataset):
+    """The sinograms of a dataset without its images: items ``(sinogram (1, A, D),)``.
+
+    What self-supervised training reads: the images of ``dataset`` (if it
+    has any) are never read from disk, and never reach the model or the loss.
+
+    Parameters
+    ----------
+    dataset : PairedData or torch.utils.data.Subset of one
+        A recon file (also one without images), a LoDoPaB-CT part (also
+        observations alone) or simulated phantoms.
+
+    Attributes
+    ----------
+    geometry : Geometry
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self._base = dataset.dataset if isinstance(dataset, Subset) else dataset
+        self._indices = dataset.indices if isinstance(dataset, Subset) else None
+        self.geometry = self._base.geometry
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[Tensor]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
+        index = int(index) % len(self)
+        index = index if self._indices is None else int(self._indices[index])
+        return (torch.from_numpy(self._base.read_sinogram(index))[None],)
+

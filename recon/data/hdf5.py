@@ -141,6 +141,10 @@ class PairedWriter:
     groups : sequence of str, optional
         A subgroup label per sample (``num_samples`` of them), stored as the
         ``groups`` dataset.
+    with_images : bool
+        Store the ground-truth images (default). False writes a sinogram-only
+        file, as measured data come (no ``images`` dataset; :meth:`write` then
+        takes ``images=None``).
 
     Examples
     --------
@@ -158,6 +162,7 @@ class PairedWriter:
         compression: Compression = None,
         overwrite: bool = False,
         groups: Sequence[str] | None = None,
+        with_images: bool = True,
     ) -> None:
         if not isinstance(geometry, Geometry) or geometry.ndim != 2:
             raise TypeError(f"geometry: expected a 2D recon.Geometry, got {geometry!r}")
@@ -170,6 +175,7 @@ class PairedWriter:
         self.physics = json.dumps(physics, sort_keys=True)
         self.compression = compression
         self.overwrite = overwrite
+        self.with_images = bool(with_images)
         self._written = np.zeros(self.num_samples, dtype=bool)
 
     def __enter__(self) -> PairedWriter:
@@ -179,7 +185,7 @@ class PairedWriter:
             h5 = self._stack.enter_context(h5py.File(temporary, "w", track_order=True))
             n = self.num_samples
             self._images = create_sample_dataset(h5, "images", (n, *self.geometry.image_shape),
-                                                 compression=self.compression)
+                                                 compression=self.compression) if self.with_images else None
             self._sinograms = create_sample_dataset(h5, "sinograms", (n, *self.geometry.sinogram_shape),
                                                     compression=self.compression)
             h5.attrs["format"] = FORMAT
@@ -200,30 +206,39 @@ class PairedWriter:
         ----------
         start : int
             Index of the first sample.
-        images : array_like, shape (b, nx, ny)
+        images : array_like, shape (b, nx, ny), or None
+            None exactly when the writer stores no images (``with_images=False``).
         sinograms : array_like, shape (b, num_angles, num_detectors)
 
         Raises
         ------
         ValueError
-            Wrong shapes, samples outside the file, or NaN / inf values (their
-            count and the index of the first, counted in the file's samples).
+            Wrong shapes, images given to a sinogram-only writer (or missing
+            from a paired one), samples outside the file, or NaN / inf values
+            (their count and the index of the first, counted in the file's
+            samples).
         """
-        images = np.asarray(images, dtype=np.float32)
+        if (images is None) == self.with_images:
+            raise ValueError(f"{self.path}: images: expected {'an array' if self.with_images else 'None'} "
+                             f"(with_images={self.with_images}), got {'None' if images is None else 'an array'}")
         sinograms = np.asarray(sinograms, dtype=np.float32)
-        for name, data, shape in (("images", images, self.geometry.image_shape),
-                                  ("sinograms", sinograms, self.geometry.sinogram_shape)):
+        checked = [("sinograms", sinograms, self.geometry.sinogram_shape)]
+        if self.with_images:
+            images = np.asarray(images, dtype=np.float32)
+            checked.insert(0, ("images", images, self.geometry.image_shape))
+        for name, data, shape in checked:
             if data.ndim != 3 or data.shape[1:] != tuple(shape):
                 raise ValueError(f"{self.path}: {name}: expected shape (b, {', '.join(map(str, shape))}), "
                                  f"got {data.shape}")
-        if len(images) != len(sinograms):
+        if self.with_images and len(images) != len(sinograms):
             raise ValueError(f"{self.path}: {len(images)} images but {len(sinograms)} sinograms")
-        for name, data in (("images", images), ("sinograms", sinograms)):
+        for name, data, _ in checked:
             check_finite(data, f"{self.path}: {name}", first_index=start)
-        stop = start + len(images)
+        stop = start + len(sinograms)
         if not 0 <= start <= stop <= self.num_samples:
             raise ValueError(f"{self.path}: samples {start}..{stop - 1} outside 0..{self.num_samples - 1}")
-        self._images[start:stop] = images
+        if self.with_images:
+            self._images[start:stop] = images
         self._sinograms[start:stop] = sinograms
         self._written[start:stop] = True
 

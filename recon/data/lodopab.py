@@ -50,17 +50,17 @@ def _check_part(part: str) -> None:
         raise ValueError(f"part: expected a name such as 'train', 'validation' or 'test', got {part!r}")
 
 
-def _file_numbers(root: Path, part: str) -> list[int]:
-    """The contiguous file numbers 0..k-1 of a part; raises on gaps or one-sided files."""
-    found = {}
-    for kind in _KINDS:
+def _file_numbers(root: Path, part: str, kinds: tuple[str, ...] = _KINDS) -> list[int]:
+    """The contiguous file numbers 0..k-1 of a part; raises on gaps or one-sided files (of ``kinds``)."""
+    found = {kind: [] for kind in _KINDS}
+    for kind in kinds:
         pattern = re.compile(rf"{kind}_{re.escape(part)}_(\d{{3}})\.hdf5")
         found[kind] = sorted(int(m.group(1)) for p in root.iterdir() if (m := pattern.fullmatch(p.name)))
     if not found["observation"] and not found["ground_truth"]:
         raise FileNotFoundError(
             f"{root}: no LoDoPaB files of part {part!r} ({lodopab_file(root, 'observation', part, 0).name} ...)"
         )
-    for kind, other in (_KINDS, _KINDS[::-1]):
+    for kind, other in (_KINDS, _KINDS[::-1]) if len(kinds) == 2 else ():
         missing = sorted(set(found[other]) - set(found[kind]))
         if missing:
             raise FileNotFoundError(f"{lodopab_file(root, kind, part, missing[0])}: no such file "
@@ -102,6 +102,14 @@ class LoDoPaB(PairedData):
         Accept a folder of real LoDoPaB-size files holding fewer (or more)
         samples than the published part (an incomplete download); by default
         that is an error, never a silent truncation.
+    observations_only : bool
+        Read the ``observation_*`` files alone (ground truths absent, or left
+        unread): items then come through
+        :class:`~recon.data.datasets.SinogramsOnly`, and :meth:`read` refuses.
+    image_size : int, optional
+        With ``observations_only``: the reconstruction grid's side, pixels.
+        Default 362 for LoDoPaB-CT's (1000, 513) sinograms; other sizes must
+        say it.
     sorted_by_patient : bool
         Visit the samples patient by patient (DIVal's ``sorted_by_patient``):
         sample ``i`` is the ``i``-th of a stable sort by patient id. Needs the
@@ -145,6 +153,8 @@ class LoDoPaB(PairedData):
         *,
         num_angles: int | None = None,
         allow_partial: bool = False,
+        observations_only: bool = False,
+        image_size: int | None = None,
         sorted_by_patient: bool = False,
         input_transform: InputTransform | None = None,
         cache_inputs: str | os.PathLike | None = None,
@@ -155,10 +165,13 @@ class LoDoPaB(PairedData):
         if not self.root.is_dir():
             raise FileNotFoundError(f"{self.root}: no such folder")
         self.part = part
-        numbers = _file_numbers(self.root, part)
-        self._paths = [tuple(lodopab_file(self.root, kind, part, n) for kind in _KINDS) for n in numbers]
+        self.observations_only = observations_only
+        kinds = _KINDS[:1] if observations_only else _KINDS
+        numbers = _file_numbers(self.root, part, kinds)
+        self._paths = [tuple(lodopab_file(self.root, kind, part, n) if kind in kinds else None for kind in _KINDS)
+                       for n in numbers]
         self.num_samples = self._count_samples()
-        self._full_geometry = self._infer_geometry()
+        self._full_geometry = self._infer_geometry(image_size)
         self._step = angle_step(self._full_geometry, num_angles)
         self.geometry = self._full_geometry.angle_subset(self._step)
         real_size = self._full_geometry == Geometry.lodopab()
@@ -179,7 +192,8 @@ class LoDoPaB(PairedData):
         total = 0
         self._shapes = {}
         for number, (observation, truth) in enumerate(self._paths):
-            obs_shape, gt_shape = _data_shape(observation), _data_shape(truth)
+            obs_shape = _data_shape(observation)
+            gt_shape = obs_shape[:1] + (None, None) if truth is None else _data_shape(truth)
             last = number == len(self._paths) - 1
             # LoDoPaB-CT's generating script trims only the last *observation* file of a part, so its last
             # ground-truth file may hold extra rows; the part's length is the observations' (as DIVal reads it).
@@ -197,22 +211,42 @@ class LoDoPaB(PairedData):
             total += obs_shape[0]
         return total
 
-    def _infer_geometry(self) -> Geometry:
+    def _infer_geometry(self, image_size: int | None) -> Geometry:
         (num_angles, num_detectors), image_shape = self._shapes["per_sample"]
+        if self.observations_only:
+            lodopab = Geometry.lodopab()
+            if image_size is None and (num_angles, num_detectors) != lodopab.sinogram_shape:
+                raise ValueError(f"{self._paths[0][0]}: image_size: observations of shape {(num_angles, num_detectors)}"
+                                 f" (not LoDoPaB-CT's {lodopab.sinogram_shape}) need the image size")
+            image_shape = (lodopab.image_shape[0] if image_size is None else image_size,) * 2
+        elif image_size is not None:
+            raise ValueError("image_size: for observations_only; with ground truths the image size is theirs")
         if image_shape[0] != image_shape[1]:
             raise ValueError(f"{self._paths[0][1]}: expected square ground truths, got {image_shape}")
         return Geometry.parallel(image_size=image_shape[0], num_angles=num_angles, num_detectors=num_detectors)
 
-    def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def _locate(self, index: int) -> tuple[Path, Path | None, int]:
+        """``(observation file, ground-truth file or None, row)`` of sample ``index`` in the dataset's order."""
         index = index if self._order is None else int(self._order[index])
         observation, truth = self._paths[index // SAMPLES_PER_FILE]
-        row = index % SAMPLES_PER_FILE
-        return (self._files.read(observation, "data", row, self._step),
-                self._files.read(truth, "data", row))
+        return observation, truth, index % SAMPLES_PER_FILE
+
+    def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        observation, truth, row = self._locate(index)
+        if truth is None:
+            raise ValueError(f"{self.root}: opened with observations_only; read it through SinogramsOnly, "
+                             "or train it with a self-supervised loss")
+        return self._files.read(observation, "data", row, self._step), self._files.read(truth, "data", row)
+
+    def read_sinogram(self, index: int) -> np.ndarray:
+        observation, _, row = self._locate(index)
+        return self._files.read(observation, "data", row, self._step)
 
     def source_id(self) -> str:
         order = ":by-patient" if self._order is not None else ""
-        return f"lodopab:{self.root.resolve()}:{self.part}:{self.num_samples}:{self.geometry.fingerprint()}{order}"
+        observations = ":observations" if self.observations_only else ""
+        return (f"lodopab:{self.root.resolve()}:{self.part}:{self.num_samples}:{self.geometry.fingerprint()}"
+                f"{order}{observations}")
 
 
 def write_lodopab(

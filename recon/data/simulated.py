@@ -138,7 +138,8 @@ def simulate_into(
     for start in range(0, writer.num_samples, batch_size):
         indices = range(start, min(start + batch_size, writer.num_samples))
         images = np.stack([image_source(i) for i in indices])
-        writer.write(start, images, simulate_images(images, A, simulation, indices, stream=stream))
+        sinograms = simulate_images(images, A, simulation, indices, stream=stream)
+        writer.write(start, images if writer.with_images else None, sinograms)
         if progress is not None:
             progress(len(indices))
 

@@ -31,7 +31,7 @@ import yaml
 
 from recon.geometry import Geometry
 from recon.models.base import CpuBackend, CudaBackend
-from recon.training.losses import Loss
+from recon.training.losses import SELF_SUPERVISED_LOSSES, Loss
 
 __all__ = ["DataConfig", "TrainingConfig", "load_config", "apply_overrides", "build_geometry"]
 
@@ -129,10 +129,17 @@ class TrainingConfig:
     epochs : int
     batch_size : int
         Global batch: split evenly over the processes of a distributed run.
-    loss : {"mse", "psnr"}
-        What a step minimises (:func:`~recon.training.losses.training_loss`):
-        the batch's mean squared error, or the mean over its images of
-        ``10 log10`` of their mean squared error (minus the mean PSNR).
+    loss : {"mse", "psnr", "noise2inverse", "sure", "ei"}
+        What a step minimises. Supervised
+        (:func:`~recon.training.losses.training_loss`): the batch's mean
+        squared error, or the mean over its images of ``10 log10`` of their
+        mean squared error (minus the mean PSNR). Self-supervised, from the
+        sinograms alone (:func:`~recon.training.losses.self_supervised_loss`):
+        Noise2Inverse (post-processing models), SURE, Equivariant Imaging;
+        files without images are then accepted, and no image is read.
+    loss_args : dict
+        Keyword arguments of a self-supervised loss (``subsets: 4``;
+        ``weighting``, ``tau``; ``weight``, ``data_term``).
     learning_rate, min_learning_rate : float
         Adam's rate, annealed by a cosine over all steps down to the minimum.
     weight_decay : float
@@ -170,6 +177,7 @@ class TrainingConfig:
     epochs: int = 10
     batch_size: int = 8
     loss: Loss = "mse"
+    loss_args: dict[str, Any] = field(default_factory=dict)
     learning_rate: float = 1e-3
     min_learning_rate: float = 0.0
     weight_decay: float = 0.0
@@ -194,6 +202,9 @@ class TrainingConfig:
         if self.min_learning_rate < 0 or self.weight_decay < 0 or self.num_workers < 0:
             raise ValueError("min_learning_rate, weight_decay, num_workers: expected non-negative values")
         _check_choice("loss", self.loss, Loss)
+        if self.loss_args and self.loss not in SELF_SUPERVISED_LOSSES:
+            raise ValueError(f"loss_args: for the self-supervised losses {SELF_SUPERVISED_LOSSES}; "
+                             f"{self.loss!r} takes none, got {sorted(self.loss_args)}")
         _check_choice("cpu_backend", self.cpu_backend, CpuBackend)
         _check_choice("cuda_backend", self.cuda_backend, CudaBackend)
         _check_choice("device", self.device, Device)

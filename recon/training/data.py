@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch.utils.data import Dataset, Subset
@@ -15,7 +15,10 @@ __all__ = ["TrainingData", "build_datasets"]
 
 @dataclass(frozen=True)
 class TrainingData:
-    """Paired datasets of ``(sinogram (1, A, D), image (1, nx, ny))`` and what they are.
+    """The datasets of a run and what they are.
+
+    Items are ``(sinogram (1, A, D), image (1, nx, ny))``, or ``(sinogram,)``
+    for a self-supervised loss (:class:`~recon.data.datasets.SinogramsOnly`).
 
     Attributes
     ----------
@@ -73,7 +76,10 @@ def build_datasets(config: TrainingConfig) -> TrainingData:
 
     Phantoms are simulated on the fly (train with ``data.seed``, validation
     with ``data.seed + 1``); files are opened lazily, so the datasets can
-    go to ``DataLoader`` workers.
+    go to ``DataLoader`` workers. With a self-supervised ``config.loss`` both
+    datasets give sinograms only (:class:`~recon.data.datasets.SinogramsOnly`):
+    recon files without images and LoDoPaB-CT observations without ground
+    truths are accepted, and no image is read.
 
     Raises
     ------
@@ -84,6 +90,17 @@ def build_datasets(config: TrainingConfig) -> TrainingData:
         hold, and every inconsistency of the files. NaN / inf in a sample are
         refused when it is read (:class:`recon.data.datasets.LazyFiles`).
     """
+    from recon.data.datasets import SinogramsOnly
+    from recon.training.losses import SELF_SUPERVISED_LOSSES
+
+    data = _open(config, sinograms_only=config.loss in SELF_SUPERVISED_LOSSES)
+    if config.loss not in SELF_SUPERVISED_LOSSES:
+        return data
+    return replace(data, train=SinogramsOnly(data.train), validation=SinogramsOnly(data.validation))
+
+
+def _open(config: TrainingConfig, *, sinograms_only: bool) -> TrainingData:
+    """The datasets of ``config.data``; with ``sinograms_only`` files without images are accepted."""
     data = config.data
     if data.source == "phantoms":
         from recon.data.simulated import PhantomDataset, Simulation
@@ -104,8 +121,8 @@ def build_datasets(config: TrainingConfig) -> TrainingData:
     if data.source == "hdf5":
         from recon.data.datasets import PairedDataset
 
-        train = PairedDataset(data.train, num_angles=data.num_angles)
-        validation = PairedDataset(data.validation, num_angles=data.num_angles)
+        train = PairedDataset(data.train, num_angles=data.num_angles, require_images=not sinograms_only)
+        validation = PairedDataset(data.validation, num_angles=data.num_angles, require_images=not sinograms_only)
         if validation.geometry != train.geometry:
             raise ValueError(f"{data.validation}: its geometry differs from that of {data.train}")
         families = _families(train.physics, validation.physics)
@@ -114,8 +131,10 @@ def build_datasets(config: TrainingConfig) -> TrainingData:
         from recon.data.lodopab import LoDoPaB
         from recon.physics import LODOPAB_FINE_FACTOR, LODOPAB_PHOTONS, MU_MAX
 
-        train = LoDoPaB(data.train, "train", num_angles=data.num_angles)
-        validation = LoDoPaB(data.train, "validation", num_angles=data.num_angles)
+        image_size = build_geometry(config.geometry).image_shape[0] if sinograms_only and config.geometry else None
+        parts = {"num_angles": data.num_angles, "observations_only": sinograms_only, "image_size": image_size}
+        train = LoDoPaB(data.train, "train", **parts)
+        validation = LoDoPaB(data.train, "validation", **parts)
         physics = {"source": "lodopab", "folder": str(data.train), "photons": LODOPAB_PHOTONS,
                    "factor": LODOPAB_FINE_FACTOR, "mu_max": MU_MAX}
         families = {"training": [], "validation": []}

@@ -10,7 +10,8 @@ from typing import Any
 __all__ = ["CsvLog", "MetricsLog", "STEP_FIELDS", "EPOCH_FIELDS"]
 
 STEP_FIELDS = ("epoch", "step", "loss", "learning_rate")
-EPOCH_FIELDS = ("epoch", "step", "train_loss", "validation_psnr", "validation_ssim", "seconds")
+#: Supervised runs fill ``validation_psnr`` / ``validation_ssim``, self-supervised ones ``validation_loss``.
+EPOCH_FIELDS = ("epoch", "step", "train_loss", "validation_psnr", "validation_ssim", "validation_loss", "seconds")
 
 
 class CsvLog:
@@ -76,8 +77,9 @@ class MetricsLog:
     def epoch(self, row: dict[str, Any]) -> None:
         self.epochs.write(row)
         if self.tensorboard is not None:
-            for key in ("train_loss", "validation_psnr", "validation_ssim"):
-                self.tensorboard.add_scalar(f"epoch/{key}", row[key], row["epoch"])
+            for key in ("train_loss", "validation_psnr", "validation_ssim", "validation_loss"):
+                if key in row:
+                    self.tensorboard.add_scalar(f"epoch/{key}", row[key], row["epoch"])
 
     def close(self) -> None:
         self.steps.close()

@@ -1,9 +1,15 @@
-"""Supervised training of a reconstructor on paired data, single-process or distributed.
+"""Training of a reconstructor, supervised or self-supervised, single-process or distributed.
 
-Adam with a cosine learning-rate schedule over all steps, the mean squared
-error or minus the mean PSNR against the ground truth
-(:func:`~recon.training.losses.training_loss`), validation PSNR/SSIM after
-every epoch, and in ``output_dir`` (written by rank 0 only):
+Adam with a cosine learning-rate schedule over all steps. Supervised: the
+mean squared error or minus the mean PSNR against the ground truth
+(:func:`~recon.training.losses.training_loss`), validation PSNR/SSIM, the best
+checkpoint the one of the highest validation PSNR. Self-supervised
+(``loss: noise2inverse | sure | ei``,
+:func:`~recon.training.losses.self_supervised_loss`): the sinograms alone are
+read (:class:`~recon.data.datasets.SinogramsOnly`), in training and in
+validation, whose score is the same loss on the validation sinograms (fixed
+random draws, lower is better); no image is read at any point. Validation
+after every epoch, and in ``output_dir`` (written by rank 0 only):
 
 ``last.safetensors``, ``best.safetensors``
     Model checkpoints (:func:`~recon.training.checkpoint.save_model`) after
@@ -16,8 +22,9 @@ every epoch, and in ``output_dir`` (written by rank 0 only):
     exactly, inside an epoch too: the next steps give the same losses as a
     run that was never interrupted.
 ``steps.csv``, ``epochs.csv`` (and ``tensorboard/`` when installed)
-    Loss per step; train loss, validation PSNR/SSIM and time per validation:
-    after every epoch, and every ``validate_every`` steps if set.
+    Loss per step; train loss, validation PSNR/SSIM (supervised) or
+    validation loss (self-supervised) and time per validation: after every
+    epoch, and every ``validate_every`` steps if set.
 
 A non-finite loss (or gradient, without mixed precision) stops training
 with :class:`TrainingDiverged`; the files of the last completed epoch stay
@@ -47,7 +54,7 @@ from recon.training.config import TrainingConfig
 from recon.training.data import build_datasets
 from recon.training.distributed import all_reduce_sum, setup_distributed, teardown_distributed, wrap_model
 from recon.training.logs import MetricsLog
-from recon.training.losses import training_loss
+from recon.training.losses import SELF_SUPERVISED_LOSSES, self_supervised_loss, training_loss
 from recon.training.seeding import rng_state, seed_everything, set_rng_state
 
 __all__ = ["Trainer", "TrainingDiverged", "TrainingResult", "train", "STATE_FILE", "LAST_FILE", "BEST_FILE"]
@@ -59,7 +66,7 @@ BEST_FILE = "best.safetensors"
 _RESUMABLE_CHANGES = ("progress", "num_workers", "device", "output_dir", "state_every")
 #: Entries of a training state and their types.
 _STATE_ENTRIES = {"config": dict, "model": dict, "optimizer": dict, "scheduler": dict, "scaler": dict, "rng": dict,
-                  "epoch": int, "step": int, "best_psnr": (int, float), "epoch_loss": (int, float),
+                  "epoch": int, "step": int, "best_score": (int, float), "epoch_loss": (int, float),
                   "epoch_rng": dict}
 
 
@@ -89,15 +96,30 @@ class TrainingResult:
     ----------
     epochs, steps : int
         Completed epochs and optimiser steps.
-    best_psnr : float
-        Best mean validation PSNR, dB.
+    best_score : float
+        Best validation score: the mean PSNR (dB) of a supervised run, minus
+        the mean validation loss of a self-supervised one.
     output_dir : pathlib.Path
+    loss : str
+        The training loss (``config.loss``).
     """
 
     epochs: int
     steps: int
-    best_psnr: float
+    best_score: float
     output_dir: Path
+    loss: str = "mse"
+
+    @property
+    def best_psnr(self) -> float:
+        """Best mean validation PSNR, dB (NaN for a self-supervised run, which reads no image)."""
+        return math.nan if self.loss in SELF_SUPERVISED_LOSSES else self.best_score
+
+    def describe_best(self) -> str:
+        """``"best validation PSNR 31.20 dB"`` or ``"best validation noise2inverse loss 1.2e-05"``."""
+        if self.loss in SELF_SUPERVISED_LOSSES:
+            return f"best validation {self.loss} loss {-self.best_score:.4g}"
+        return f"best validation PSNR {self.best_score:.2f} dB"
 
     @property
     def best_checkpoint(self) -> Path:
@@ -157,6 +179,12 @@ class Trainer:
         self.model = build_model(config.model, geometry=data.geometry, cpu_backend=config.cpu_backend,
                                  cuda_backend=config.cuda_backend, **config.model_args).to(context.device)
         self.model.scale()  # ||A|| once, before the processes share their buffers
+        self.self_supervised = config.loss in SELF_SUPERVISED_LOSSES
+        if self.self_supervised and context.distributed:
+            raise ValueError(f"loss: {config.loss} trains in one process (its extra forward passes bypass "
+                             "DistributedDataParallel's gradient reduction); run it without torchrun")
+        self.loss = self_supervised_loss(config.loss, self.model, **config.loss_args) if self.self_supervised \
+            else None
         self.network = wrap_model(self.model, context)
         per_process = config.batch_size // context.world_size
         self.sampler = DistributedSampler(data.train, num_replicas=context.world_size, rank=context.rank,
@@ -174,11 +202,12 @@ class Trainer:
                                           weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.optimizer, T_max=config.epochs * self.steps_per_epoch, eta_min=config.min_learning_rate)
-        self.mixed_precision = config.mixed_precision and cuda
+        # float16 would swamp SURE's small probe differences: self-supervised runs stay in float32
+        self.mixed_precision = config.mixed_precision and cuda and not self.self_supervised
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.mixed_precision)
         self.epoch = 0
         self.step = 0
-        self.best_psnr = -math.inf
+        self.best_score = -math.inf
         self.epoch_loss = 0.0  # sum of this epoch's step losses so far
         self.epoch_rng = rng_state()  # the generators when this epoch began
         self.output_dir = Path(config.output_dir)
@@ -205,13 +234,15 @@ class Trainer:
             "rng": rng_state(),
             "epoch": self.epoch,
             "step": self.step,
-            "best_psnr": self.best_psnr,
+            "best_score": self.best_score,
             "epoch_loss": self.epoch_loss,
             "epoch_rng": self.epoch_rng,
         }
 
     def _restore(self, state: dict[str, Any], path: Path) -> None:
         """Continue from ``state``, read from ``path``; ``ValueError`` naming ``path`` if it is not this run's."""
+        if "best_psnr" in state and "best_score" not in state:  # states written before self-supervised runs
+            state = {**state, "best_score": state.pop("best_psnr")}
         missing = [key for key in _STATE_ENTRIES if key not in state]
         if missing:
             raise ValueError(f"{path}: expected a recon training state with the entries {list(_STATE_ENTRIES)}, "
@@ -236,7 +267,7 @@ class Trainer:
             raise ValueError(f"{path}: expected the training state of this {self.config.model} run, got one that "
                              f"does not fit it: {type(error).__name__}: {' '.join(str(error).split())[:300]}"
                              ) from None
-        self.epoch, self.step, self.best_psnr = state["epoch"], state["step"], state["best_psnr"]
+        self.epoch, self.step, self.best_score = state["epoch"], state["step"], state["best_score"]
         self.epoch_loss, self.epoch_rng = state["epoch_loss"], state["epoch_rng"]
 
     # --------------------------------------------------------------- training
@@ -256,7 +287,7 @@ class Trainer:
                 self._validate_and_save(self.epoch_loss / self.steps_per_epoch, epoch=self.epoch)
         finally:
             self.close()
-        return TrainingResult(self.epoch, self.step, self.best_psnr, self.output_dir)
+        return TrainingResult(self.epoch, self.step, self.best_score, self.output_dir, self.config.loss)
 
     def _train_epoch(self) -> float:
         from tqdm.auto import tqdm
@@ -278,8 +309,8 @@ class Trainer:
                    desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
                    disable=not (self.config.progress and self.context.is_main))
         every, validate_every = self.config.state_every, self.config.validate_every
-        for done, (sinograms, images) in enumerate(bar, start=done + 1):
-            loss = self._step(sinograms, images)
+        for done, batch in enumerate(bar, start=done + 1):
+            loss = self._step(*batch)
             self.epoch_loss += loss
             bar.set_postfix(loss=f"{loss:.4g}")
             if validate_every and self.step % validate_every == 0 and done < self.steps_per_epoch:
@@ -288,13 +319,9 @@ class Trainer:
                 save_training_state(self._state(), self.output_dir / STATE_FILE)
         self.batches.skip = 0
 
-    def _step(self, sinograms: Tensor, images: Tensor) -> float:
-        """One optimiser step on a batch; returns the loss averaged over all processes."""
-        device = self.context.device
-        sinograms, images = sinograms.to(device, non_blocking=True), images.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=self.mixed_precision):
-            output = self.network(sinograms)
-        loss = training_loss(output, images, self.config.loss)
+    def _step(self, sinograms: Tensor, images: Tensor | None = None) -> float:
+        """One optimiser step on a batch (images None when self-supervised); the loss averaged over processes."""
+        loss = self._loss(sinograms, images)
         mean_loss = float(all_reduce_sum(loss.detach().clone(), self.context)) / self.context.world_size
         self._check_finite("loss", mean_loss)
         self.optimizer.zero_grad(set_to_none=True)
@@ -325,40 +352,67 @@ class Trainer:
             f"{kept}. Lower learning_rate or set grad_clip_norm and train again."
         )
 
+    def _loss(self, sinograms: Tensor, images: Tensor | None, generator: torch.Generator | None = None) -> Tensor:
+        """The training loss of a batch: self-supervised from ``sinograms`` alone, else against ``images``."""
+        device = self.context.device
+        sinograms = sinograms.to(device, non_blocking=True)
+        if self.self_supervised:
+            return self.loss(self.network, sinograms, generator)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=self.mixed_precision):
+            output = self.network(sinograms)
+        return training_loss(output, images.to(device, non_blocking=True), self.config.loss)
+
     @torch.no_grad()
-    def validate(self) -> tuple[float, float]:
-        """Mean PSNR (dB) and SSIM of the model over the validation set (all processes together)."""
+    def validate(self) -> dict[str, float]:
+        """The validation scores over the validation set (all processes together).
+
+        Returns
+        -------
+        dict
+            Supervised: ``{"validation_psnr": dB, "validation_ssim": ...}``, means over the images.
+            Self-supervised: ``{"validation_loss": ...}``, the training loss's mean over the batches,
+            its random draws seeded by ``config.seed`` (the same at every validation).
+        """
         from recon.metrics import psnr, ssim
 
         self.model.eval()
         sums = torch.zeros(3, dtype=torch.float64, device=self.context.device)
-        for sinograms, images in self.validation_loader:
-            sinograms, images = sinograms.to(self.context.device), images.to(self.context.device)
+        generator = torch.Generator().manual_seed(self.config.seed)
+        for batch in self.validation_loader:
+            sinograms = batch[0].to(self.context.device)
+            count = torch.tensor(len(sinograms), dtype=torch.float64, device=sums.device)
+            if self.self_supervised:
+                sums += torch.stack([self._loss(sinograms, None, generator).double() * count, count.new_zeros(()),
+                                     count])
+                continue
+            images = batch[1].to(self.context.device)
             with torch.autocast(self.context.device.type, dtype=torch.float16, enabled=self.mixed_precision):
                 output = self.model(sinograms)
             output = output.float()
-            sums += torch.stack([psnr(output, images).sum(), ssim(output, images).sum(),
-                                 torch.tensor(len(images), dtype=torch.float64, device=sums.device)])
+            sums += torch.stack([psnr(output, images).sum(), ssim(output, images).sum(), count])
         all_reduce_sum(sums, self.context)
         self.model.train()
         count = max(float(sums[2]), 1.0)
-        return float(sums[0]) / count, float(sums[1]) / count
+        if self.self_supervised:
+            return {"validation_loss": float(sums[0]) / count}
+        return {"validation_psnr": float(sums[0]) / count, "validation_ssim": float(sums[1]) / count}
 
     def _validate_and_save(self, train_loss: float, *, epoch: int) -> None:
         """Validate, log a row (``epoch``: the epoch it belongs to, 1-based), write checkpoints and state."""
-        psnr, ssim = self.validate()
-        row = {"epoch": epoch, "step": self.step, "train_loss": train_loss, "validation_psnr": psnr, "validation_ssim": ssim,
+        scores = self.validate()
+        row = {"epoch": epoch, "step": self.step, "train_loss": train_loss, **scores,
                "seconds": round(time.perf_counter() - self._since, 3)}
         self._since = time.perf_counter()
-        improved = row["validation_psnr"] > self.best_psnr
+        score = -scores["validation_loss"] if self.self_supervised else scores["validation_psnr"]
+        improved = score > self.best_score
         if improved:
-            self.best_psnr = row["validation_psnr"]
+            self.best_score = score
         if not self.context.is_main:
             return
         self.log.epoch(row)
         metadata = {"physics": self.physics, "families": self.families, "training": self.config.to_dict(),
                     "processes": self.context.world_size, "epoch": self.epoch, "step": self.step,
-                    "validation": {"psnr": row["validation_psnr"], "ssim": row["validation_ssim"]}}
+                    "validation": {key.removeprefix("validation_"): value for key, value in scores.items()}}
         save_model(self.model, self.output_dir / LAST_FILE, extra_metadata=metadata, overwrite=True)
         if improved:
             save_model(self.model, self.output_dir / BEST_FILE, extra_metadata=metadata, overwrite=True)

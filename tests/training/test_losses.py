@@ -52,9 +52,10 @@ def test_a_perfect_output_gives_a_finite_psnr_loss():
 
 
 def test_unknown_losses_are_refused(batch, tiny_config):
-    with pytest.raises(ValueError, match="loss: expected 'mse' or 'psnr', got 'l1'"):
+    with pytest.raises(ValueError, match=r"loss: expected one of \('mse', 'psnr'\) with ground truths, got 'l1'"):
         training_loss(*batch, "l1")
-    with pytest.raises(ValueError, match=r"loss: expected one of \('mse', 'psnr'\), got 'l1'"):
+    with pytest.raises(ValueError, match=r"loss: expected one of \('mse', 'psnr', 'noise2inverse', 'sure', 'ei'\), "
+                                         "got 'l1'"):
         tiny_config(loss="l1")
 
 

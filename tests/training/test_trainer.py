@@ -19,6 +19,21 @@ def read_csv(path):
         return list(csv.DictReader(file))
 
 
+def interrupted_run(monkeypatch, config, at_step: int) -> None:
+    """Train ``config`` until step ``at_step`` (0-based) begins, stopped there as Ctrl-C would stop it."""
+    original = Trainer._step
+
+    def stop(self, *batch):
+        if self.step == at_step:
+            raise KeyboardInterrupt
+        return original(self, *batch)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "_step", stop)
+        with pytest.raises(KeyboardInterrupt):
+            train(config)
+
+
 def test_a_tiny_model_learns_and_leaves_checkpoints_and_logs(tiny_config):
     # From a zero image (the FBP start would leave little to learn in 12 steps).
     config = tiny_config(epochs=3, model_args={"iterations": 3, "hidden_channels": 8, "initialization": "zero"})
@@ -46,18 +61,8 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(tiny_config, 
     generators_after = torch.get_rng_state()
 
     config = tiny_config(output_dir=str(tmp_path / "b"), state_every=state_every)
-    original_step = Trainer._step
-
-    def interrupted_step(self, sinograms, images):
-        if self.step == 5:  # the second step of the second epoch
-            raise KeyboardInterrupt
-        return original_step(self, sinograms, images)
-
-    monkeypatch.setattr(Trainer, "_step", interrupted_step)
-    with pytest.raises(KeyboardInterrupt):
-        train(config)
+    interrupted_run(monkeypatch, config, at_step=5)  # the second step of the second epoch
     assert load_training_state(tmp_path / "b" / STATE_FILE)["step"] == saved_step
-    monkeypatch.setattr(Trainer, "_step", original_step)
     resumed = train(config, resume=True)
     assert torch.equal(torch.get_rng_state(), generators_after)  # the data loaders drew the same seeds
 
@@ -83,17 +88,7 @@ def test_validation_inside_an_epoch_keeps_the_best_of_all_and_resumes(tiny_confi
     # interrupted after the first validation, the resumed run validates at the same steps with the same scores
     interrupted = tiny_config(epochs=1, data=DataConfig(train_samples=24, validation_samples=4), validate_every=2,
                               learning_rate=1e-2, output_dir=str(tmp_path / "again"))
-    original = Trainer._step
-
-    def stop_at_three(self, *args):
-        if self.step == 3:
-            raise KeyboardInterrupt
-        return original(self, *args)
-
-    monkeypatch.setattr(Trainer, "_step", stop_at_three)
-    with pytest.raises(KeyboardInterrupt):
-        train(interrupted)
-    monkeypatch.setattr(Trainer, "_step", original)
+    interrupted_run(monkeypatch, interrupted, at_step=3)
     train(interrupted, resume=True)
     again = read_csv(tmp_path / "again" / "epochs.csv")
     assert [row["validation_psnr"] for row in again] == [row["validation_psnr"] for row in rows]
