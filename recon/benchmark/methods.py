@@ -13,7 +13,12 @@ A spec names one reconstructor and optionally its parameters,
   ``path/to/file.py:function[:...]`` (:mod:`recon.benchmark.custom`);
 * a checkpoint file or the name of shipped weights (``lpd-small`` ...),
   loaded by :func:`recon.training.checkpoint.load_model`; it must have been
-  trained on the data's geometry.
+  trained on the data's geometry;
+* ``adapt:MODEL[:key=value,...]``: that learned model fine-tuned by a
+  self-supervised loss on each batch of sinograms it reconstructs, from its
+  stored weights every time (:func:`recon.training.adaptation.adapt`:
+  ``steps``, ``loss``, ``learning_rate``, ``batch_size``, ``seed`` and the
+  loss's options), e.g. ``adapt:lpd-small:steps=100``.
 
 Values are parsed as int, float or ``true``/``false`` where they read as one,
 else kept as strings.
@@ -37,11 +42,13 @@ from recon.geometry import Geometry
 from recon.operators import RayTransform
 from recon.operators.ray_transform import CpuBackend
 
-__all__ = ["CpuBackend", "Method", "build_method", "build_methods", "checkpoint_file", "default_methods",
-           "is_checkpoint", "parse_spec", "spec_parameters"]
+__all__ = ["ADAPT", "CpuBackend", "Method", "build_method", "build_methods", "checkpoint_file", "default_methods",
+           "is_adaptation", "is_checkpoint", "learned_model_spec", "parse_spec", "spec_parameters", "split_adaptation"]
 
+#: The prefix of a spec that adapts a learned model to its data first: ``adapt:MODEL[:key=value,...]``.
+ADAPT = "adapt"
 #: Names that are methods, whatever files the working directory holds.
-_NAMES = (*METHODS, *PEERS)
+_NAMES = (*METHODS, *PEERS, ADAPT)
 
 
 @dataclass(frozen=True)
@@ -109,14 +116,55 @@ def _parse_params(text: str, spec: str) -> dict[str, Any]:
     return params
 
 
-def spec_parameters(spec: str) -> dict[str, Any]:
-    """The parameters a spec sets: those of a classical method, a peer or a custom method; none for checkpoints.
+def is_adaptation(spec: str) -> bool:
+    """Whether a spec is ``adapt:MODEL[:...]``."""
+    return ":" in spec and spec.partition(":")[0].strip() == ADAPT
+
+
+def split_adaptation(spec: str) -> tuple[str, dict[str, Any]]:
+    """The learned model's spec and the adaptation's parameters of ``adapt:MODEL[:key=value,...]``.
+
+    Raises
+    ------
+    ValueError
+        No model named.
 
     Examples
     --------
-    >>> spec_parameters("tv:weight=1e-6"), spec_parameters("lpd-small")
-    ({'weight': 1e-06}, {})
+    >>> split_adaptation("adapt:lpd-small:steps=50,learning_rate=1e-5")
+    ('lpd-small', {'steps': 50, 'learning_rate': 1e-05})
+    >>> split_adaptation("adapt:runs/best.safetensors")
+    ('runs/best.safetensors', {})
     """
+    rest = spec.partition(":")[2]
+    model, colon, text = rest.rpartition(":")
+    if not colon or "=" not in text:  # no parameters (a model's path may hold ':')
+        model, text = rest, ""
+    if not model.strip():
+        raise ValueError(f"method {spec!r}: expected adapt:MODEL[:key=value,...] with MODEL a shipped name or a "
+                         "checkpoint file, got no model")
+    return model.strip(), _parse_params(text, spec)
+
+
+def learned_model_spec(spec: str) -> str | None:
+    """The checkpoint spec a method's results depend on: its own, the adapted model's, or None (not learned)."""
+    if is_adaptation(spec):
+        return split_adaptation(spec)[0]
+    return spec if is_checkpoint(spec) else None
+
+
+def spec_parameters(spec: str) -> dict[str, Any]:
+    """The parameters a spec sets: those of a classical method, a peer, a custom method or an adaptation.
+
+    Checkpoints take none.
+
+    Examples
+    --------
+    >>> spec_parameters("tv:weight=1e-6"), spec_parameters("lpd-small"), spec_parameters("adapt:lpd-small:steps=9")
+    ({'weight': 1e-06}, {}, {'steps': 9})
+    """
+    if is_adaptation(spec):
+        return split_adaptation(spec)[1]
     if _is_custom(spec):
         return _parse_params(split_custom(spec)[2], spec)
     if is_checkpoint(spec):
@@ -143,7 +191,7 @@ def is_checkpoint(spec: str) -> bool:
     """
     from recon.training.checkpoint import looks_like_path
 
-    if _is_custom(spec):
+    if _is_custom(spec) or is_adaptation(spec):
         return False
     if looks_like_path(spec):
         return True
@@ -171,7 +219,8 @@ def checkpoint_file(spec: str) -> Path:
         ) from None
 
 
-def _checkpoint(spec: str, geometry: Geometry, cpu_backend: CpuBackend, device: torch.device | str) -> Method:
+def _load_checked(spec: str, geometry: Geometry, cpu_backend: CpuBackend, device: torch.device | str):
+    """The learned model of a checkpoint spec, refused unless trained on ``geometry``, and its resume key."""
     from recon.training.checkpoint import load_model
 
     path = checkpoint_file(spec)
@@ -184,13 +233,34 @@ def _checkpoint(spec: str, geometry: Geometry, cpu_backend: CpuBackend, device: 
                if model.geometry.describe() == geometry.describe() else "")
         )
     stat = path.stat()
-    key = f"checkpoint:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    return model, f"checkpoint:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _checkpoint(spec: str, geometry: Geometry, cpu_backend: CpuBackend, device: torch.device | str) -> Method:
+    model, key = _load_checked(spec, geometry, cpu_backend, device)
 
     def reconstruct(y: Tensor) -> Tensor:
         with torch.no_grad():
             return model(y)
 
     return Method(name=spec, key=key, reconstruct=reconstruct)
+
+
+def _adaptation(spec: str, geometry: Geometry, cpu_backend: CpuBackend, device: torch.device | str) -> Method:
+    """``adapt:MODEL[:...]``: the model fine-tuned on each batch before it reconstructs it."""
+    from recon.training.adaptation import adapt, adaptation_loss, check_adaptation_options
+
+    model_spec, options = split_adaptation(spec)
+    check_adaptation_options(options, f"method {spec!r}")
+    model, key = _load_checked(model_spec, geometry, cpu_backend, device)
+    adaptation_loss(model, options)  # a loss that does not fit the model is refused now, not at the first batch
+
+    def reconstruct(y: Tensor) -> Tensor:
+        adapted = adapt(model, y, **options)
+        with torch.no_grad():
+            return adapted(y)
+
+    return Method(name=spec, key=f"adapt:{sorted(options.items())}:{key}", reconstruct=reconstruct)
 
 
 def build_method(spec: str, geometry: Geometry, *, operator: RayTransform | None = None,
@@ -219,6 +289,8 @@ def build_method(spec: str, geometry: Geometry, *, operator: RayTransform | None
         reconstruct, key = build_custom(spec, geometry, spec_parameters(spec), operator=operator,
                                         cpu_backend=cpu_backend)
         return Method(name=spec, key=key, reconstruct=reconstruct)
+    if is_adaptation(spec):
+        return _adaptation(spec, geometry, cpu_backend, device)
     if is_checkpoint(spec):
         if not Path(spec).is_file() and parse_spec(spec)[1]:  # a file's path may hold ':' or ','
             raise ValueError(f"method {spec!r}: parameters apply to classical methods only, not to checkpoints")

@@ -37,7 +37,7 @@ from torch.utils.data import TensorDataset
 from recon.benchmark.comparison import Bootstrap, group_names, paired_comparison
 from recon.benchmark.data import BenchmarkData
 from recon.benchmark.files import write_json, write_text
-from recon.benchmark.methods import Method, build_methods, is_checkpoint
+from recon.benchmark.methods import Method, build_methods, learned_model_spec
 from recon.benchmark.pipeline import benchmark
 from recon.benchmark.protocol import ImageSet, Protocol, Target
 from recon.benchmark.protocol_outcome import DoseOutcome, ProtocolOutcome
@@ -187,8 +187,8 @@ def run_protocol(protocol: Protocol, output: str | Path, *, progress: bool = Fal
     models = refuse_test_families(protocol.methods, protocol.test.families, protocol.name)
     operator = RayTransform(protocol.geometry, cpu_backend=CPU_BACKEND)
     built = build_methods(protocol.methods, protocol.geometry, cpu_backend=CPU_BACKEND)
-    learned = [method for method in built if is_checkpoint(method.name)]
-    classical = [method for method in built if not is_checkpoint(method.name)]
+    learned = [method for method in built if learned_model_spec(method.name)]
+    classical = [method for method in built if not learned_model_spec(method.name)]
     doses = [_run_dose(protocol, photons, dose_folder(output, protocol, photons), learned, classical, operator,
                        progress) for photons in protocol.photons]
     files = {

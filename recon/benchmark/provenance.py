@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from recon.benchmark.methods import checkpoint_file, is_checkpoint
+from recon.benchmark.methods import checkpoint_file, learned_model_spec
 from recon.data.families import recorded_families
 from recon.training.checkpoint import read_metadata
 
@@ -61,14 +61,14 @@ def _number(value: Any) -> float | None:
 
 
 def model_record(spec: str) -> ModelRecord:
-    """The :class:`ModelRecord` of a learned method's spec (a checkpoint file or shipped name).
+    """The :class:`ModelRecord` of a learned method's spec (a checkpoint file or shipped name, or its adaptation).
 
     Raises
     ------
     ValueError
         Neither a checkpoint file nor shipped weights, or not a recon checkpoint.
     """
-    metadata = read_metadata(checkpoint_file(spec))
+    metadata = read_metadata(checkpoint_file(learned_model_spec(spec) or spec))
     physics = metadata.get("physics") or {}
     families = metadata.get("families")
     if families is None:
@@ -86,7 +86,8 @@ def refuse_test_families(specs: Sequence[str], test_families: Iterable[str], pro
     Parameters
     ----------
     specs : sequence of str
-        Method specs; the learned ones (:func:`~recon.benchmark.methods.is_checkpoint`) are read.
+        Method specs; the learned ones (:func:`~recon.benchmark.methods.learned_model_spec`: checkpoints
+        and their adaptations) are read.
     test_families : iterable of str
         The protocol's test families.
     protocol : str
@@ -104,7 +105,7 @@ def refuse_test_families(specs: Sequence[str], test_families: Iterable[str], pro
         was trained or validated on it.
     """
     test = set(test_families)
-    records = {spec: model_record(spec) for spec in specs if is_checkpoint(spec)}
+    records = {spec: model_record(spec) for spec in specs if learned_model_spec(spec)}
     refused = [f"{record.name} was {verb} on the test family {name!r}"
                for record in records.values()
                for verb, names in (("trained", record.training), ("validated", record.validation or ()))
