@@ -14,6 +14,9 @@ A spec names one reconstructor and optionally its parameters,
 * a checkpoint file or the name of shipped weights (``lpd-small`` ...),
   loaded by :func:`recon.training.checkpoint.load_model`; it must have been
   trained on the data's geometry;
+* ``dip-tv[:key=value,...]``: Deep Image Prior + TV, an untrained U-Net
+  fitted to each sinogram (:func:`recon.training.dip.dip_tv`: ``iterations``,
+  ``learning_rate``, ``scales``, ``channels``, ``seed``, ``discrepancy``);
 * ``adapt:MODEL[:key=value,...]``: that learned model fine-tuned by a
   self-supervised loss on each batch of sinograms it reconstructs, from its
   stored weights every time (:func:`recon.training.adaptation.adapt`:
@@ -42,13 +45,15 @@ from recon.geometry import Geometry
 from recon.operators import RayTransform
 from recon.operators.ray_transform import CpuBackend
 
-__all__ = ["ADAPT", "CpuBackend", "Method", "build_method", "build_methods", "checkpoint_file", "default_methods",
+__all__ = ["ADAPT", "DIP_TV", "CpuBackend", "Method", "build_method", "build_methods", "checkpoint_file", "default_methods",
            "is_adaptation", "is_checkpoint", "learned_model_spec", "parse_spec", "spec_parameters", "split_adaptation"]
 
 #: The prefix of a spec that adapts a learned model to its data first: ``adapt:MODEL[:key=value,...]``.
 ADAPT = "adapt"
+#: The per-image Deep Image Prior + TV (:func:`recon.training.dip.dip_tv`).
+DIP_TV = "dip-tv"
 #: Names that are methods, whatever files the working directory holds.
-_NAMES = (*METHODS, *PEERS, ADAPT)
+_NAMES = (*METHODS, *PEERS, DIP_TV, ADAPT)
 
 
 @dataclass(frozen=True)
@@ -263,6 +268,20 @@ def _adaptation(spec: str, geometry: Geometry, cpu_backend: CpuBackend, device: 
     return Method(name=spec, key=f"adapt:{sorted(options.items())}:{key}", reconstruct=reconstruct)
 
 
+def _dip_tv(spec: str, params: dict[str, Any], operator: RayTransform) -> Callable[[Tensor], Tensor]:
+    """``y -> dip_tv(y, operator, **params)``, its parameter names checked now."""
+    import inspect
+
+    from recon.training.dip import dip_tv
+
+    allowed = [name for name, parameter in inspect.signature(dip_tv).parameters.items()
+               if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(f"method {spec!r}: unknown parameter(s) {unknown}; expected some of {allowed}")
+    return lambda y: dip_tv(y, operator, **params)
+
+
 def build_method(spec: str, geometry: Geometry, *, operator: RayTransform | None = None,
                  cpu_backend: CpuBackend = "threads", device: torch.device | str = "cpu") -> Method:
     """The reconstructor a spec names, on ``geometry``.
@@ -296,6 +315,9 @@ def build_method(spec: str, geometry: Geometry, *, operator: RayTransform | None
             raise ValueError(f"method {spec!r}: parameters apply to classical methods only, not to checkpoints")
         return _checkpoint(spec, geometry, cpu_backend, device)
     name, params = parse_spec(spec)
+    if name == DIP_TV:
+        return Method(name=spec, key=f"dip-tv:{spec}", reconstruct=_dip_tv(spec, params, operator or RayTransform(
+            geometry, cpu_backend=cpu_backend)))
     if name in METHODS:
         operator = operator if operator is not None else RayTransform(geometry, cpu_backend=cpu_backend)
         bound = BoundMethod(name, operator, params, name=spec)
