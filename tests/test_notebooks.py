@@ -1,7 +1,7 @@
 """The tutorials in ``notebooks/``: stored without outputs, and executed end to end at tiny sizes.
 
 Each notebook reads ``RECON_NOTEBOOK_SIZE`` in its first code cell; ``tiny`` (set here) picks
-toy geometries so that the four run in about a minute on two cores. They run in a fresh
+toy geometries so that the five run in about a minute on two cores. They run in a fresh
 ``python3`` kernel (ipykernel of this environment) whose working directory is a temporary
 folder, so their ``outputs/`` land there.
 """
@@ -23,6 +23,7 @@ NOTEBOOKS = (
     "02_geometry_and_operators.ipynb",
     "03_training_lpd.ipynb",
     "04_benchmarking.ipynb",
+    "05_self_supervised.ipynb",
 )
 #: Notebooks that run the shipped ``lpd-small`` model, and its weights file.
 NEEDS_SHIPPED_WEIGHTS = {"01_quickstart.ipynb"}
