@@ -21,7 +21,7 @@ A spec names one reconstructor and optionally its parameters,
   self-supervised loss on each batch of sinograms it reconstructs, from its
   stored weights every time (:func:`recon.training.adaptation.adapt`:
   ``steps``, ``loss``, ``learning_rate``, ``batch_size``, ``seed`` and the
-  loss's options), e.g. ``adapt:lpd-small:steps=100``.
+  loss's options), e.g. ``adapt:lpd-small:steps=30``.
 
 Values are parsed as int, float or ``true``/``false`` where they read as one,
 else kept as strings.

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from recon.benchmark.comparison import Bootstrap
-from recon.benchmark.methods import parse_spec
+from recon.benchmark.methods import spec_parameters
 from recon.data.families import PhantomSource, check_families, family
 from recon.data.simulated import Simulation, simulate_images
 from recon.geometry import Geometry
@@ -299,7 +299,7 @@ class Protocol:
         if not self.methods or len(set(self.methods)) != len(self.methods):
             raise ValueError(f"{where}: expected distinct method specs, got {list(self.methods)}")
         for spec in self.methods:
-            parse_spec(spec)
+            spec_parameters(spec)  # a malformed spec is refused here
         for target in self.targets:
             self._check_target(target, where)
 
