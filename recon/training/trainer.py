@@ -242,7 +242,7 @@ class Trainer:
     def _restore(self, state: dict[str, Any], path: Path) -> None:
         """Continue from ``state``, read from ``path``; ``ValueError`` naming ``path`` if it is not this run's."""
         if "best_psnr" in state and "best_score" not in state:  # states written before self-supervised runs
-            state = {**state, "best_score": state.pop("best_psnr")}
+            state = {("best_score" if key == "best_psnr" else key): value for key, value in state.items()}
         missing = [key for key in _STATE_ENTRIES if key not in state]
         if missing:
             raise ValueError(f"{path}: expected a recon training state with the entries {list(_STATE_ENTRIES)}, "

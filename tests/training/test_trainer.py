@@ -203,3 +203,15 @@ def test_training_on_a_folder_in_lodopab_layout(tiny_config, tmp_path):
     metadata = read_metadata(result.last_checkpoint)
     assert metadata["physics"]["source"] == "lodopab" and metadata["physics"]["photons"] == 4096
     assert Geometry.from_dict(metadata["config"]["geometry"]) == geometry
+
+
+def test_a_training_state_of_an_earlier_release_resumes(tiny_config, tmp_path, monkeypatch):
+    from recon.training import save_training_state
+
+    config = tiny_config(output_dir=str(tmp_path / "old"))
+    interrupted_run(monkeypatch, config, at_step=5)
+    state = load_training_state(tmp_path / "old" / STATE_FILE)
+    best = state.pop("best_score")
+    save_training_state({**state, "best_psnr": best}, tmp_path / "old" / STATE_FILE)  # its name before 2026-12
+    resumed = train(config, resume=True)
+    assert resumed.steps == 8 and resumed.best_score >= best
