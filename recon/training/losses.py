@@ -167,7 +167,7 @@ class Noise2Inverse:
         return (parts.sum(dim=0) - targets) / (self.subsets - 1), targets
 
     def __call__(self, model: nn.Module, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Mean squared difference between ``model.denoise(inputs)`` and the targets (scalar, 1/m^2 units²)."""
+        """Mean squared difference between ``model.denoise(inputs)`` and the targets: a scalar, image units squared."""
         inputs, targets = self.pairs(y, generator)
         return _mean_square(model.denoise(inputs) - targets)
 
@@ -194,12 +194,6 @@ class SureLoss:
         likelihood weighs them) or ``W = I``.
     tau : float
         Probe step in units of each bin's noise standard deviation.
-
-    Returns (when called)
-    ---------------------
-    Tensor
-        Scalar: the estimate averaged over bins and images (``W = I``:
-        squared sinogram units; inverse variance: dimensionless).
     """
 
     def __init__(self, operator: LinearOperator, *, variance: Variance | None = None,
@@ -214,6 +208,14 @@ class SureLoss:
         self.tau = float(tau)
 
     def __call__(self, model: nn.Module, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The estimate for ``model`` on sinograms ``y (B, 1, A, D)``, averaged over bins and images.
+
+        Returns
+        -------
+        Tensor
+            Scalar: squared sinogram units (``W = I``) or dimensionless
+            (inverse variance). Two forward passes of ``model``.
+        """
         variance = self.variance(y).to(y.dtype)
         sigma = variance.sqrt()
         weight = 1.0 / variance if self.weighting == "inverse-variance" else torch.ones_like(variance)
@@ -283,6 +285,7 @@ class EquivariantImaging:
         self.transform = random_rotation if transform is None else transform
 
     def __call__(self, model: nn.Module, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The loss of ``model`` on sinograms ``y (B, 1, A, D)``: a scalar, two (SURE: three) forward passes."""
         x1 = model(y).float()
         data = _mean_square(self.operator(x1) - y) if self.sure is None else self.sure(model, y, generator)
         x2 = self.transform(x1, generator)
