@@ -7,10 +7,12 @@ Runs :func:`recon.benchmark.image_quality.measure_image_quality` (what
   TV with its default data term and weight, TV with four times its default
   weight (the same data term), and every shipped model;
 * ``lodopab/``: LoDoPaB-CT's size (362²/1000/513): FBP with the Hann filter
-  at 0.641 and with the plain ramp (Ram-Lak). TV there costs about 18 s per
-  image on the 2 cores (sparse backend), 30 minutes per dose for the fewest
-  realisations the CHO takes: ``--lodopab-tv`` adds it, outside the
-  15-minute budget of the default run.
+  at 0.641 and with the plain ramp (Ram-Lak). TV there takes 6-9 s per image
+  on the 2 cores (sparse backend; 4 phantoms x 64 realisations per dose):
+  ``--lodopab-tv`` adds it, outside the 15-minute budget of the default run.
+  Measured on 2026-12-04 on the 2 cores (shared with test runs): the small
+  preset 142 s and 169 s per dose, LoDoPaB-CT's size with TV 2272 s and
+  1508 s.
 
 Each folder gets recon iq's files (``iq.md``, ``iq.json``, ``iq.csv``, the NPS,
 TTF and d' figures); ``README.md`` holds the tables and a reading generated
@@ -20,7 +22,7 @@ agrees with ranking them by PSNR on the ``low_dose`` (4096) and
 ``dose_range`` (1024) protocols' test images. Finished methods are kept in
 ``*/parts/`` (not committed): an interrupted run resumes. Usage::
 
-    python experiments/image_quality.py                # about 13 minutes on 2 cores
+    python experiments/image_quality.py                # about 10 minutes on 2 cores
     python experiments/image_quality.py --lodopab-tv   # + TV at LoDoPaB-CT's size (about an hour more)
 """
 
