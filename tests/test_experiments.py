@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from recon.algorithms import METHODS
-from recon.benchmark.methods import is_checkpoint, parse_spec
+from recon.benchmark.methods import learned_model_spec, parse_spec
 from recon.benchmark.peers import PEERS
 from recon.benchmark.protocol import PRESET, TEST_IMAGES, TV_GRID, TV_ORACLE, VALIDATION_IMAGES, Protocol
 from recon.data.families import FAMILIES
@@ -43,7 +43,8 @@ def test_every_protocol_tests_on_test_families_validates_on_validation_families_
     assert {FAMILIES[family].role for family in loaded.validation.families} == {"validation"}
     assert (loaded.test, loaded.validation, loaded.tv_grid) == (TEST_IMAGES, VALIDATION_IMAGES, TV_GRID)
     for spec in loaded.methods:
-        known = spec in shipped_models() if is_checkpoint(spec) else parse_spec(spec)[0] in (*METHODS, *PEERS)
+        model = learned_model_spec(spec)
+        known = model in shipped_models() if model else parse_spec(spec)[0] in (*METHODS, *PEERS)
         assert known, spec
 
 
@@ -53,7 +54,8 @@ def test_the_low_dose_targets():
     targets = {(t.method, t.rival, t.group): (t.psnr_margin, t.ssim_higher) for t in loaded.targets}
     assert targets == {("lpd-small", TV_ORACLE, "all"): (1.5, True), ("lpd-small", TV_ORACLE, "anatomy"): (1.0, False),
                        ("lgd-small", TV_ORACLE, "all"): (0.0, False), ("fbpconvnet-small", TV_ORACLE, "all"): (0.0, False),
-                       ("redcnn-small", TV_ORACLE, "all"): (0.0, False), ("lpd-small", "fbp", "all"): (5.0, False)}
+                       ("redcnn-small", TV_ORACLE, "all"): (0.0, False), ("lpd-small", "fbp", "all"): (5.0, False),
+                       ("adapt:lpd-small", "lpd-small", "anatomy"): (0.5, False)}
 
 
 def test_the_dose_range_checks_lpd_against_the_oracle_at_each_dose():
