@@ -5,7 +5,8 @@
 #      (never pydicom's DICOM slices, never a test family),
 #   2. train each model (seeded; a killed run continues with the same command: it resumes),
 #   3. copy each run's best checkpoint, resolved config and logs into recon/weights/.
-# Usage: bash experiments/train_shipped.sh [model ...]   (default: lpd fbpconvnet redcnn lgd lpd_sparse)
+# Usage: bash experiments/train_shipped.sh [model ...]   (default: lpd fbpconvnet redcnn lgd lpd_sparse;
+#        also n2i, the self-supervised FBPConvNet of experiments/n2i_small.yaml, not yet shipped)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RECON=${RECON:-.venv/bin/recon}

@@ -85,3 +85,10 @@ def test_inherit_lays_a_file_over_its_parent(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ValueError, match="expected a mapping"):
         load_config(tmp_path / "list.yaml")
+
+
+def test_the_noise2inverse_protocol_is_fbpconvnet_small_trained_without_images():
+    n2i, supervised = load_config(EXPERIMENTS / "n2i_small.yaml"), load_config(EXPERIMENTS / "fbpconvnet_small.yaml")
+    assert (n2i.loss, n2i.loss_args) == ("noise2inverse", {"subsets": 4})
+    different = {key for key, value in n2i.to_dict().items() if supervised.to_dict()[key] != value}
+    assert different == {"loss", "loss_args", "mixed_precision", "output_dir"}
