@@ -258,10 +258,10 @@ def _adaptation(spec: str, geometry: Geometry, cpu_backend: CpuBackend, device: 
     model_spec, options = split_adaptation(spec)
     check_adaptation_options(options, f"method {spec!r}")
     model, key = _load_checked(model_spec, geometry, cpu_backend, device)
-    adaptation_loss(model, options)  # a loss that does not fit the model is refused now, not at the first batch
+    objective = adaptation_loss(model, options)  # built once; one that does not fit the model is refused now
 
     def reconstruct(y: Tensor) -> Tensor:
-        adapted = adapt(model, y, **options)
+        adapted = adapt(model, y, objective=objective, **options)
         with torch.no_grad():
             return adapted(y)
 

@@ -54,7 +54,7 @@ def adaptation_loss(model: LearnedReconstructor, options: dict[str, Any]):
     return self_supervised_loss(name, model, **{key: options[key] for key in LOSS_OPTIONS if key in options})
 
 
-def adapt(model: LearnedReconstructor, y: Tensor, **options: Any) -> LearnedReconstructor:
+def adapt(model: LearnedReconstructor, y: Tensor, *, objective=None, **options: Any) -> LearnedReconstructor:
     """A copy of ``model`` fine-tuned on the sinograms ``y``; ``model`` itself is not changed.
 
     Parameters
@@ -63,6 +63,10 @@ def adapt(model: LearnedReconstructor, y: Tensor, **options: Any) -> LearnedReco
         A trained model (its operator is shared with the copy, not copied).
     y : Tensor, shape (B, 1, A, D)
         The post-log sinograms to be reconstructed, on the model's device.
+    objective : callable, optional
+        ``adaptation_loss(model, options)`` built once by the caller that
+        adapts the same model to many batches (it holds operators); by
+        default built here.
     **options
         ``steps`` (30), ``loss`` (``"noise2inverse"`` for post-processing
         models, ``"sure"`` for the others; or ``"ei"``), ``learning_rate``
@@ -86,7 +90,7 @@ def adapt(model: LearnedReconstructor, y: Tensor, **options: Any) -> LearnedReco
     settings = {**ADAPTATION_DEFAULTS, **options}
     adapted = copy.deepcopy(model, memo={id(model.operator): model.operator})
     adapted.eval()
-    loss = adaptation_loss(adapted, options)
+    loss = adaptation_loss(adapted, options) if objective is None else objective
     optimiser = torch.optim.Adam(adapted.parameters(), lr=settings["learning_rate"])
     generator = torch.Generator().manual_seed(settings["seed"])
     with torch.enable_grad():

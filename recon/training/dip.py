@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from recon.algorithms.common import check_sinogram
-from recon.algorithms.tv import default_data_term, default_weight, gradient, noise_photons
+from recon.algorithms.tv import default_objective, gradient, noise_photons
 from recon.models.fbpconvnet import UNet
 from recon.operators import RayTransform
 from recon.physics import MU_MAX, post_log_variance
@@ -42,11 +42,11 @@ def _total_variation(x: Tensor) -> Tensor:
 def _fit_one(y: Tensor, A: RayTransform, *, photons: float | None, iterations: int, learning_rate: float,
              scales: int, channels: int, seed: int, discrepancy: float) -> Tensor:
     """DIP + TV of one sinogram ``(1, 1, A, D)``: the image ``(1, 1, nx, ny)``."""
-    n0 = noise_photons(y, photons)
-    term = default_data_term(n0)
-    weight = float(default_weight(y, term, photons=float(n0[0]))[0])
+    n0 = float(noise_photons(y, photons)[0])
+    term, weight = default_objective(y, A, photons=n0)
     data_weight = torch.exp(-MU_MAX * y) if term == "wls" else torch.ones_like(y)
-    variance = post_log_variance(y, float(n0[0]))
+    weight = float(weight[0])
+    variance = post_log_variance(y, n0)
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

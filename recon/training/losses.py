@@ -100,11 +100,11 @@ def post_log_noise_variance(y: Tensor, photons: float | None = None) -> Tensor:
     Tensor, same shape as ``y``
         Squared metres.
     """
-    from recon.physics import estimate_photons, post_log_variance
+    from recon.algorithms.tv import noise_photons
+    from recon.physics import post_log_variance
 
     with torch.no_grad():
-        n0 = estimate_photons(y) if photons is None else photons
-        return post_log_variance(y, n0)
+        return post_log_variance(y, noise_photons(y, photons))
 
 
 def _mean_square(difference: Tensor) -> Tensor:
