@@ -78,6 +78,13 @@ def validation_fbp_scores() -> str:
     return f"{psnr(reconstruction, x).mean():.2f} / {ssim(reconstruction, x).mean():.4f}"
 
 
+def best_validation_score(validation: dict[str, float]) -> str:
+    """``"PSNR / SSIM"`` of a supervised checkpoint, or the validation loss of a self-supervised one."""
+    if "psnr" in validation:
+        return f"PSNR / SSIM {validation['psnr']:.2f} / {validation['ssim']:.4f}"
+    return f"loss {validation['loss']:.4g}"
+
+
 def shipped_section() -> str:
     """How each shipped model was trained: families, size, wall-clock time, best validation scores (its logs)."""
     rows = []
@@ -91,14 +98,15 @@ def shipped_section() -> str:
         size = weights.file.stat().st_size / 2**20
         record = model_record(name)
         validated = "not recorded" if record.validation is None else ", ".join(record.validation)
-        rows.append(f"| {name} | {', '.join(record.training)} | {validated} | {record.dose()} | {parameters:,} | "
-                    f"{size:.2f} | {steps} | {seconds / 60:.1f} | "
-                    f"{weights.validation['psnr']:.2f} / {weights.validation['ssim']:.4f} |")
+        rows.append(f"| {name} | {weights.training.get('loss', 'psnr')} | {', '.join(record.training)} | {validated} | "
+                    f"{record.dose()} | {parameters:,} | {size:.2f} | {steps} | {seconds / 60:.1f} | "
+                    f"{best_validation_score(weights.validation)} |")
     return ("## Shipped models\n\nTrained by `bash experiments/train_shipped.sh` on 2 CPU cores (logs and configs "
-            "in `recon/weights/logs/`); families and dose from each checkpoint's metadata, the validation "
-            "scores on its own validation images.\n\n"
-            "| model | trained on | validated on | training dose | parameters | MiB | steps | training, min | "
-            "best validation PSNR / SSIM |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
+            "in `recon/weights/logs/`); loss, families and dose from each checkpoint's metadata, the validation "
+            "scores on its own validation data (a self-supervised model's: its own loss on the validation "
+            "sinograms, no image read).\n\n"
+            "| model | loss | trained on | validated on | training dose | parameters | MiB | steps | training, min | "
+            "best validation score |\n|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
             f"FBP (Hann, 0.641) on the validation file of `train_shipped.sh`: {validation_fbp_scores()}.\n")
 
 
@@ -119,6 +127,8 @@ OTHER_EXPERIMENTS = (
      "python experiments/tv_weight_rule.py"),
     ("Task-based image quality on the QA phantoms (noise, NPS, TTF, CT numbers, CHO d')", "image_quality/README.md",
      "python experiments/image_quality.py"),
+    ("Noise2Inverse's FBP filter, chosen on validation images", "n2i_filter/summary.md",
+     "python experiments/n2i_filter.py"),
 )
 
 

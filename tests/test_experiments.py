@@ -55,7 +55,8 @@ def test_the_low_dose_targets():
     assert targets == {("lpd-small", TV_ORACLE, "all"): (1.5, True), ("lpd-small", TV_ORACLE, "anatomy"): (1.0, False),
                        ("lgd-small", TV_ORACLE, "all"): (0.0, False), ("fbpconvnet-small", TV_ORACLE, "all"): (0.0, False),
                        ("redcnn-small", TV_ORACLE, "all"): (0.0, False), ("lpd-small", "fbp", "all"): (5.0, False),
-                       ("adapt:lpd-small", "lpd-small", "anatomy"): (0.5, False)}
+                       ("adapt:lpd-small", "lpd-small", "anatomy"): (0.5, False),
+                       ("n2i-small", "fbp", "all"): (3.0, False), ("n2i-small", "fbpconvnet-small", "all"): (-1.5, False)}
 
 
 def test_the_dose_range_checks_lpd_against_the_oracle_at_each_dose():
@@ -123,7 +124,7 @@ def test_regenerate_runs_a_tiny_protocol_and_writes_the_results_page(tmp_path, m
     assert regenerate.main(["tiny"]) == 0
     page = (tmp_path / "results" / "README.md").read_text()
     assert page.index("\n## Shipped models") < page.index("\n## Generalisation") < page.index("\n## Tiny")
-    assert "| lpd-small | mixed-grain |" in page and "### Tiny: 4096 photons per bin" in page
+    assert "| lpd-small | psnr | mixed-grain |" in page and "### Tiny: 4096 photons per bin" in page
     generalisation = page[page.index("\n## Generalisation"):page.index("\n## Tiny")]
     assert f"| {model} | TV oracle (ls, " in generalisation and "| anatomy | 2 |" in generalisation
     assert "| shepp-logan | 1 |" in generalisation and "| fbp |" not in generalisation
@@ -140,3 +141,9 @@ def test_tv_defaults_are_the_rule_fitted_on_validation_images():
                             for term, rule in fitted["rules"].items()}
     assert REFERENCE_ANGLES == fitted["reference_angles"]
     assert set(fitted["images"].split(" (")[0].replace(",", "").split()[::2]) == set(VALIDATION_IMAGES.families)
+
+
+def test_the_shipped_table_scores_a_self_supervised_model_by_its_validation_loss():
+    regenerate = _regenerate()
+    assert regenerate.best_validation_score({"psnr": 33.123, "ssim": 0.91234}) == "PSNR / SSIM 33.12 / 0.9123"
+    assert regenerate.best_validation_score({"loss": 0.00123456}) == "loss 0.001235"

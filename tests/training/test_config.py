@@ -91,4 +91,8 @@ def test_the_noise2inverse_protocol_is_fbpconvnet_small_trained_without_images()
     n2i, supervised = load_config(EXPERIMENTS / "n2i_small.yaml"), load_config(EXPERIMENTS / "fbpconvnet_small.yaml")
     assert (n2i.loss, n2i.loss_args) == ("noise2inverse", {"subsets": 4})
     different = {key for key, value in n2i.to_dict().items() if supervised.to_dict()[key] != value}
-    assert different == {"loss", "loss_args", "mixed_precision", "output_dir"}
+    assert different == {"loss", "loss_args", "mixed_precision", "output_dir", "data", "model_args"}
+    assert n2i.model_args == {**supervised.model_args, "fbp_filter": "ram-lak", "frequency_scaling": 1.0}
+    n2i_data, supervised_data = n2i.to_dict()["data"], supervised.to_dict()["data"]
+    assert {key for key, value in n2i_data.items() if supervised_data[key] != value} == {"train", "validation"}
+    assert "sinograms" in n2i.data.train and "sinograms" in n2i.data.validation
