@@ -166,7 +166,7 @@ def tv(
     check_parameter("step_ratio", step_ratio)
     check_parameter("mu_max", mu_max)
     if data_term is None or weight is None:
-        data_term, rule = default_objective(y, A, data_term, photons=photons, mu_max=mu_max)
+        data_term, rule = default_objective(y, data_term, photons=photons, mu_max=mu_max)
         weight = rule if weight is None else weight
     weight = _per_image(weight, len(y)).to(y.device)
     x = initial_image(y, A, x0) if x0 is not None else fbp(y, A)
@@ -242,20 +242,19 @@ def default_weight(y: Tensor, data_term: DataTerm | None = None, *, photons: flo
     Tensor, shape (B,), float32
         The term's :class:`WeightRule` at each sinogram's ``N0`` and ``A``.
     """
-    n0 = noise_photons(y, photons, mu_max=mu_max)
-    return rule_weight(n0, WEIGHT_RULES[data_term or default_data_term(n0)], y.shape[-2])
+    return default_objective(y, data_term, photons=photons, mu_max=mu_max)[1]
 
 
-def default_objective(y: Tensor, A: RayTransform, data_term: DataTerm | None = None, *,
-                      photons: float | None = None, mu_max: float = MU_MAX) -> tuple[DataTerm, Tensor]:
+def default_objective(y: Tensor, data_term: DataTerm | None = None, *, photons: float | None = None,
+                      mu_max: float = MU_MAX) -> tuple[DataTerm, Tensor]:
     """TV's default data term for the batch ``y (B, C, A, D)`` (unless given) and its rule's weight per image (B,).
 
     Both from the noise level, :func:`default_data_term` and :data:`WEIGHT_RULES` at
-    ``A.geometry.num_angles``; ``photons`` as in :func:`noise_photons`.
+    the ``A`` angles of ``y``; ``photons`` as in :func:`noise_photons`.
     """
     n0 = noise_photons(y, photons, mu_max=mu_max)
     data_term = data_term or default_data_term(n0)
-    return data_term, rule_weight(n0, WEIGHT_RULES[data_term], A.geometry.num_angles)
+    return data_term, rule_weight(n0, WEIGHT_RULES[data_term], y.shape[-2])
 
 
 def _per_image(weight: float | Tensor, batch: int) -> Tensor:

@@ -43,7 +43,7 @@ def _fit_one(y: Tensor, A: RayTransform, *, photons: float | None, iterations: i
              scales: int, channels: int, seed: int, discrepancy: float) -> Tensor:
     """DIP + TV of one sinogram ``(1, 1, A, D)``: the image ``(1, 1, nx, ny)``."""
     n0 = float(noise_photons(y, photons)[0])
-    term, weight = default_objective(y, A, photons=n0)
+    term, weight = default_objective(y, photons=n0)
     data_weight = torch.exp(-MU_MAX * y) if term == "wls" else torch.ones_like(y)
     weight = float(weight[0])
     variance = post_log_variance(y, n0)
